@@ -1,0 +1,51 @@
+# Everything bootstraps on first use: the virtualenv, dependencies, generated code.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEPS := $(VENV)/.deps
+GEN := gen/python
+PROTOS := $(shell find proto -name '*.proto')
+GENERATED := $(GEN)/.generated
+export PYTHONPATH := $(CURDIR):$(CURDIR)/$(GEN)
+
+.PHONY: run bridge emulators test lint proto clean
+
+$(DEPS): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(GENERATED): $(PROTOS) $(DEPS)
+	@rm -rf $(GEN) && mkdir -p $(GEN)
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$(GEN) --pyi_out=$(GEN) \
+		--grpc_python_out=$(GEN) $(PROTOS)
+	@touch $@
+
+## proto: generate the Python code from proto/ (never edit gen/ by hand)
+proto: $(GENERATED)
+
+## run: the gateway, gRPC (GRPC_PORT, default 50051) and REST (HTTP_PORT, default 8080) in one process
+run: $(GENERATED)
+	$(BIN)/python -m service
+
+## bridge: the REST bridge alone, calling the service at SERVICE_ADDR over gRPC
+bridge: $(GENERATED)
+	$(BIN)/python -m bridge
+
+## emulators: local Anthropic (:9101) and Llama API (:9102) emulators to point the gateway at
+emulators: $(GENERATED)
+	$(BIN)/python -m tests.emulators --anthropic-port 9101 --llama-port 9102
+
+## test: the whole suite
+test: $(GENERATED)
+	$(BIN)/pytest
+
+## lint: ruff, mypy and buf lint
+lint: $(GENERATED)
+	$(BIN)/ruff check .
+	$(BIN)/mypy service bridge
+	$(BIN)/buf lint
+
+clean:
+	rm -rf $(GEN) $(VENV)

@@ -1,0 +1,64 @@
+"""HTTP glue: parse, call the chat service, render. Nothing else."""
+
+from __future__ import annotations
+
+import orjson
+import structlog
+from aiohttp import web
+from ainative.chat.v1 import chat_pb2 as pb
+
+from bridge.state import CLIENT, CTX
+from bridge.translate import completion_to_json, models_to_json, parse_chat_request, unknown_fields
+from service.errors import invalid
+
+log = structlog.get_logger("bridge")
+JSON_TYPES = ("application/json",)
+
+
+def json_response(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def read_json(request: web.Request) -> object:
+    content_type = request.headers.get("Content-Type")
+    if content_type is not None:
+        mime = request.content_type
+        if mime not in JSON_TYPES and not mime.endswith("+json"):
+            raise invalid(f"Content-Type must be application/json, got {mime!r}")
+    raw = await request.read()
+    if not raw:
+        raise invalid("The request body is empty; send a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"The request body is not valid JSON: {exc}") from None
+
+
+async def chat_completions(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    req, stream, _include_usage = parse_chat_request(body)
+    extra = unknown_fields(body)  # body is a dict once parse_chat_request accepted it
+    if extra:
+        log.debug("unknown_fields_ignored", fields=extra)
+    if stream:
+        raise invalid("Streaming is not available yet; send stream: false", "stream")
+    request["provider"], request["model"] = req.provider, req.model
+    completion = await request.app[CLIENT].create(req, request[CTX])
+    request["provider"] = completion.provider
+    request["usage"] = completion.usage
+    return json_response(completion_to_json(completion))
+
+
+async def models(request: web.Request) -> web.Response:
+    resp = await request.app[CLIENT].list_models(pb.ListModelsRequest(), request[CTX])
+    return json_response(models_to_json(resp))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    if await request.app[CLIENT].ready():
+        return json_response({"status": "ready"})
+    return json_response({"status": "unavailable"}, status=503)

@@ -1,0 +1,340 @@
+"""Pure translation between OpenAI-shaped JSON and the protobuf contract.
+
+Only JSON *types* are checked here (a wrong type is a 400 naming the field);
+rules about values live in `service.validate`, shared with gRPC clients.
+Unknown fields are ignored, as OpenAI-compatible servers do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ainative.chat.v1 import chat_pb2 as pb
+
+from service.errors import GatewayError, invalid
+from service.structs import dict_to_struct
+
+ROLES = {
+    "system": pb.ROLE_SYSTEM,
+    "developer": pb.ROLE_DEVELOPER,
+    "user": pb.ROLE_USER,
+    "assistant": pb.ROLE_ASSISTANT,
+    "tool": pb.ROLE_TOOL,
+}
+TOOL_CHOICE_MODES = {
+    "auto": pb.TOOL_CHOICE_MODE_AUTO,
+    "none": pb.TOOL_CHOICE_MODE_NONE,
+    "required": pb.TOOL_CHOICE_MODE_REQUIRED,
+}
+FINISH_REASONS = {
+    pb.FINISH_REASON_UNSPECIFIED: "stop",
+    pb.FINISH_REASON_STOP: "stop",
+    pb.FINISH_REASON_LENGTH: "length",
+    pb.FINISH_REASON_TOOL_CALLS: "tool_calls",
+    pb.FINISH_REASON_CONTENT_FILTER: "content_filter",
+}
+_INT32_MAX = 2**31 - 1
+
+# Fields of the request body that this module reads; anything else is ignored.
+KNOWN_FIELDS = frozenset({
+    "provider", "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
+    "user", "metadata", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls",
+    "max_iterations", "n",
+})
+
+
+def _type_error(param: str, expected: str) -> GatewayError:
+    return invalid(f"{param} must be {expected}", param)
+
+
+def _str(obj: dict[str, Any], key: str, param: str, *, required: bool = False) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise invalid(f"{param} is required", param)
+        return None
+    if not isinstance(value, str):
+        raise _type_error(param, "a string")
+    return value
+
+
+def _number(obj: dict[str, Any], key: str) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _type_error(key, "a number")
+    return float(value)
+
+
+def _int(obj: dict[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _type_error(key, "an integer")
+    if not -_INT32_MAX <= value <= _INT32_MAX:
+        raise invalid(f"{key} is out of range", key)
+    return value
+
+
+def _bool(obj: dict[str, Any], key: str) -> bool | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise _type_error(key, "a boolean")
+    return value
+
+
+def _content(value: Any, param: str, msg: pb.ChatMessage) -> None:
+    if value is None:
+        return
+    if isinstance(value, str):
+        msg.content.add(text=value)
+        return
+    if not isinstance(value, list):
+        raise _type_error(param, "a string or an array of content parts")
+    for j, part in enumerate(value):
+        p = f"{param}[{j}]"
+        if not isinstance(part, dict):
+            raise _type_error(p, "an object")
+        kind = part.get("type")
+        if kind == "text":
+            msg.content.add(text=_str(part, "text", f"{p}.text", required=True))
+        elif kind == "image_url":
+            image = part.get("image_url")
+            if isinstance(image, str):  # tolerated shorthand
+                image = {"url": image}
+            if not isinstance(image, dict):
+                raise _type_error(f"{p}.image_url", "an object with a url")
+            url = _str(image, "url", f"{p}.image_url.url", required=True)
+            detail = _str(image, "detail", f"{p}.image_url.detail") or ""
+            msg.content.add(image_url=pb.ImageUrl(url=url, detail=detail))
+        else:
+            raise invalid(f"{p}.type must be 'text' or 'image_url'", f"{p}.type")
+
+
+def _tool_calls(value: Any, param: str, msg: pb.ChatMessage) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise _type_error(param, "an array")
+    for k, call in enumerate(value):
+        p = f"{param}[{k}]"
+        if not isinstance(call, dict):
+            raise _type_error(p, "an object")
+        fn = call.get("function")
+        if not isinstance(fn, dict):
+            raise _type_error(f"{p}.function", "an object")
+        kind = _str(call, "type", f"{p}.type") or "function"
+        if kind != "function":
+            raise invalid(f"{p}.type must be 'function'", f"{p}.type")
+        msg.tool_calls.add(
+            id=_str(call, "id", f"{p}.id") or "",
+            type="function",
+            function=pb.FunctionCall(
+                name=_str(fn, "name", f"{p}.function.name") or "",
+                arguments=_str(fn, "arguments", f"{p}.function.arguments") or "",
+            ),
+        )
+
+
+def parse_message(obj: Any, i: int) -> pb.ChatMessage:
+    param = f"messages[{i}]"
+    if not isinstance(obj, dict):
+        raise _type_error(param, "an object")
+    role_name = obj.get("role")
+    role = ROLES.get(role_name) if isinstance(role_name, str) else None
+    if role is None:
+        raise invalid(
+            f"{param}.role must be one of system, developer, user, assistant, tool (got {role_name!r})",
+            f"{param}.role",
+        )
+    msg = pb.ChatMessage(role=role)
+    _content(obj.get("content"), f"{param}.content", msg)
+    if role == pb.ROLE_ASSISTANT:
+        _tool_calls(obj.get("tool_calls"), f"{param}.tool_calls", msg)
+    if role == pb.ROLE_TOOL:
+        msg.tool_call_id = _str(obj, "tool_call_id", f"{param}.tool_call_id") or ""
+    name = _str(obj, "name", f"{param}.name")
+    if name:
+        msg.name = name
+    return msg
+
+
+def _tool_schema_error(message: str, param: str) -> GatewayError:
+    return GatewayError("invalid_tool_schema", message, param=param)
+
+
+def parse_tool(obj: Any, i: int) -> pb.Tool:
+    param = f"tools[{i}]"
+    if not isinstance(obj, dict):
+        raise _tool_schema_error(f"{param} must be an object", param)
+    kind = obj.get("type", "function")
+    if kind != "function":
+        raise _tool_schema_error(f"{param}.type must be 'function'", f"{param}.type")
+    fn = obj.get("function")
+    if not isinstance(fn, dict):
+        raise _tool_schema_error(f"{param}.function must be an object", f"{param}.function")
+    name = fn.get("name")
+    if not isinstance(name, str):
+        raise _tool_schema_error(f"{param}.function.name must be a string", f"{param}.function.name")
+    definition = pb.FunctionDefinition(name=name)
+    description = fn.get("description")
+    if description is not None:
+        if not isinstance(description, str):
+            raise _tool_schema_error(f"{param}.function.description must be a string",
+                                     f"{param}.function.description")
+        definition.description = description
+    parameters = fn.get("parameters")
+    if parameters is not None:
+        if not isinstance(parameters, dict):
+            raise _tool_schema_error(f"Tool {name!r}: parameters must be a JSON Schema object",
+                                     f"{param}.function.parameters")
+        definition.parameters.CopyFrom(dict_to_struct(parameters))
+    strict = fn.get("strict")
+    if strict is not None:
+        if not isinstance(strict, bool):
+            raise _tool_schema_error(f"{param}.function.strict must be a boolean", f"{param}.function.strict")
+        definition.strict = strict
+    return pb.Tool(type="function", function=definition)
+
+
+def _tool_choice(value: Any, choice: pb.ToolChoice) -> None:
+    if isinstance(value, str):
+        mode = TOOL_CHOICE_MODES.get(value)
+        if mode is None:
+            raise invalid("tool_choice must be auto, none, required or a function object", "tool_choice")
+        choice.mode = mode
+        return
+    if isinstance(value, dict) and value.get("type") == "function":
+        fn = value.get("function")
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
+            choice.function_name = fn["name"]
+            return
+    raise invalid(
+        'tool_choice must be "auto", "none", "required" or {"type": "function", "function": {"name": ...}}',
+        "tool_choice",
+    )
+
+
+def parse_chat_request(body: Any) -> tuple[pb.CreateChatCompletionRequest, bool, bool]:
+    """(request proto, stream?, include_usage?) from a decoded JSON body."""
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object")
+    req = pb.CreateChatCompletionRequest(model=_str(body, "model", "model", required=True) or "")
+    provider = _str(body, "provider", "provider")
+    if provider:
+        req.provider = provider
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise invalid("messages must be a non-empty array", "messages")
+    req.messages.extend(parse_message(m, i) for i, m in enumerate(messages))
+    for key in ("temperature", "top_p"):
+        number = _number(body, key)
+        if number is not None:
+            setattr(req, key, number)
+    max_tokens = _int(body, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = _int(body, "max_tokens")
+    if max_tokens is not None:
+        req.max_tokens = max_tokens
+    for key in ("max_iterations", "n"):
+        integer = _int(body, key)
+        if integer is not None:
+            setattr(req, key, integer)
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        req.stop.append(stop)
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        req.stop.extend(stop)
+    elif stop is not None:
+        raise _type_error("stop", "a string or an array of strings")
+    user = _str(body, "user", "user")
+    if user:
+        req.user = user
+    metadata = body.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise _type_error("metadata", "an object of string values")
+        req.metadata.update(metadata)
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise _tool_schema_error("tools must be an array", "tools")
+        req.tools.extend(parse_tool(t, i) for i, t in enumerate(tools))
+    if body.get("tool_choice") is not None:
+        _tool_choice(body["tool_choice"], req.tool_choice)
+    parallel = _bool(body, "parallel_tool_calls")
+    if parallel is not None:
+        req.parallel_tool_calls = parallel
+    stream = bool(_bool(body, "stream"))
+    include_usage = False
+    options = body.get("stream_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise _type_error("stream_options", "an object")
+        include_usage = bool(_bool(options, "include_usage"))
+    return req, stream, include_usage
+
+
+def unknown_fields(body: dict[str, Any]) -> list[str]:
+    return [k for k in body if k not in KNOWN_FIELDS]
+
+
+def completion_to_json(c: pb.ChatCompletion) -> dict[str, Any]:
+    """The OpenAI chat.completion object (plus the guide's extensions) for `c`."""
+    choices = []
+    for choice in c.choices:
+        m = choice.message
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(p.text for p in m.content) if m.content else None,
+        }
+        if m.tool_calls:
+            message["tool_calls"] = [
+                {"id": t.id, "type": "function",
+                 "function": {"name": t.function.name, "arguments": t.function.arguments}}
+                for t in m.tool_calls
+            ]
+        choices.append({
+            "index": choice.index,
+            "message": message,
+            "finish_reason": FINISH_REASONS.get(choice.finish_reason, "stop"),
+        })
+    u = c.usage
+    return {
+        "id": c.id,
+        "object": "chat.completion",
+        "created": c.created,
+        "model": c.model,
+        "provider": c.provider,
+        "choices": choices,
+        "usage": {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                  "total_tokens": u.total_tokens},
+        "iterations": c.iterations,
+        "total_tokens_used": c.total_tokens_used,
+        "finish_reason": choices[0]["finish_reason"] if choices else None,
+    }
+
+
+def models_to_json(resp: pb.ListModelsResponse) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": m.id,
+                "object": "model",
+                "provider": m.provider,
+                "provider_model_id": m.provider_model_id,
+                "context_window": m.context_window,
+                "max_output_tokens": m.max_output_tokens,
+                "pricing": {"input_per_mtok": m.pricing.input_per_mtok,
+                            "output_per_mtok": m.pricing.output_per_mtok},
+            }
+            for m in resp.models
+        ],
+    }

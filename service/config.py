@@ -1,0 +1,145 @@
+"""Every setting of the gateway, read from the environment in one place.
+
+`Settings.from_env()` validates all values at start-up and raises `ConfigError`
+with a message naming the variable, so a bad value stops the process before it
+serves anything. An optional `.env` file in the working directory is read first;
+real environment variables win over it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _parse_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    grpc_port: int = 50051
+    http_port: int = 8080
+    bind_host: str = "127.0.0.1"
+    service_addr: str = "127.0.0.1:50051"
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    meta_api_key: str | None = field(default=None, repr=False)
+    anthropic_base_url: str = "https://api.anthropic.com"
+    meta_api_base_url: str = "https://api.llama.com/v1"
+    upstream_timeout_s: float = 120.0
+    upstream_max_retries: int = 2
+    max_request_bytes: int = 10 * 1024 * 1024
+    data_dir: str = "./data"
+    log_format: str = "json"
+    log_level: str = "info"
+    shutdown_grace_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+        """Build settings from `environ` (default: os.environ, over `.env`)."""
+        if environ is None:
+            env: dict[str, str] = _parse_dotenv(dotenv or Path(".env"))
+            env.update(os.environ)
+        else:
+            env = dict(environ)
+        grpc_port = _int(env, "GRPC_PORT", 50051, 0, 65535)
+        bind_host = env.get("BIND_HOST", "").strip() or "127.0.0.1"
+        service_addr = env.get("SERVICE_ADDR", "").strip() or f"127.0.0.1:{grpc_port}"
+        if ":" not in service_addr:
+            raise ConfigError(f"SERVICE_ADDR must be host:port, got {service_addr!r}")
+        return cls(
+            grpc_port=grpc_port,
+            http_port=_int(env, "HTTP_PORT", 8080, 0, 65535),
+            bind_host=bind_host,
+            service_addr=service_addr,
+            anthropic_api_key=env.get("ANTHROPIC_API_KEY", "").strip() or None,
+            meta_api_key=(env.get("META_API_KEY", "").strip() or env.get("LLAMA_API_KEY", "").strip() or None),
+            anthropic_base_url=_url(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+            meta_api_base_url=_url(env, "META_API_BASE_URL", "https://api.llama.com/v1"),
+            upstream_timeout_s=_float(env, "UPSTREAM_TIMEOUT_S", 120.0, 0.001, 3600.0),
+            upstream_max_retries=_int(env, "UPSTREAM_MAX_RETRIES", 2, 0, 10),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 10 * 1024 * 1024, 1024, 1 << 30),
+            data_dir=env.get("DATA_DIR", "").strip() or "./data",
+            log_format=_choice(env, "LOG_FORMAT", "json", ("json", "console")),
+            log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+            shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 30.0, 0.0, 3600.0),
+        )
+
+    def provider_key(self, provider: str) -> str | None:
+        """The server-side key for `provider`, if configured."""
+        return self.anthropic_api_key if provider == "anthropic" else self.meta_api_key
+
+
+# The environment variable that holds each provider's server-side key, for
+# error messages that tell the user what to set.
+KEY_VARIABLE = {"anthropic": "ANTHROPIC_API_KEY", "meta_llama": "META_API_KEY"}

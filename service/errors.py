@@ -1,0 +1,146 @@
+"""Errors are values: one exception type carrying a code, and one table.
+
+Adapters and the core raise `GatewayError(code, message, param=...)`, classified
+once where the failure is understood. `ERRORS` is the single table that decides,
+for each code, the HTTP status and error `type` (used by the bridge) and the gRPC
+status code (used by the servicer). Across a real gRPC channel the code travels
+as the `google.rpc.ErrorInfo.reason`, so the bridge maps it back without guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+ERROR_DOMAIN = "chat.ainative.studio"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorKind:
+    http_status: int
+    type: str
+    grpc_code: grpc.StatusCode
+
+
+_C = grpc.StatusCode
+ERRORS: dict[str, ErrorKind] = {
+    "invalid_request": ErrorKind(400, "invalid_request_error", _C.INVALID_ARGUMENT),
+    "unsupported_provider": ErrorKind(400, "invalid_request_error", _C.INVALID_ARGUMENT),
+    "invalid_tool_schema": ErrorKind(422, "invalid_request_error", _C.INVALID_ARGUMENT),
+    "missing_api_key": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),
+    "invalid_api_key": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),
+    "invalid_token": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),
+    "missing_token": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),
+    "permission_denied": ErrorKind(403, "permission_error", _C.PERMISSION_DENIED),
+    "model_not_found": ErrorKind(404, "invalid_request_error", _C.NOT_FOUND),
+    "not_found": ErrorKind(404, "invalid_request_error", _C.NOT_FOUND),
+    "method_not_allowed": ErrorKind(405, "invalid_request_error", _C.UNIMPLEMENTED),
+    "request_too_large": ErrorKind(413, "invalid_request_error", _C.INVALID_ARGUMENT),
+    "max_iterations_exceeded": ErrorKind(422, "agent_error", _C.ABORTED),
+    "rate_limited": ErrorKind(429, "rate_limit_error", _C.RESOURCE_EXHAUSTED),
+    "provider_overloaded": ErrorKind(503, "overloaded_error", _C.UNAVAILABLE),
+    "upstream_error": ErrorKind(502, "provider_error", _C.UNAVAILABLE),
+    "service_unavailable": ErrorKind(503, "service_unavailable", _C.UNAVAILABLE),
+    "upstream_timeout": ErrorKind(504, "timeout_error", _C.DEADLINE_EXCEEDED),
+    "internal_error": ErrorKind(500, "internal_error", _C.INTERNAL),
+}
+
+# When a status arrives without ErrorInfo (a foreign gRPC server, a transport
+# failure), the bridge falls back on the gRPC code alone.
+CODE_FOR_GRPC_STATUS: dict[grpc.StatusCode, str] = {
+    _C.INVALID_ARGUMENT: "invalid_request",
+    _C.UNAUTHENTICATED: "invalid_token",
+    _C.PERMISSION_DENIED: "permission_denied",
+    _C.NOT_FOUND: "not_found",
+    _C.RESOURCE_EXHAUSTED: "rate_limited",
+    _C.UNAVAILABLE: "service_unavailable",
+    _C.DEADLINE_EXCEEDED: "upstream_timeout",
+    _C.ABORTED: "max_iterations_exceeded",
+    _C.UNIMPLEMENTED: "not_found",
+    _C.CANCELLED: "upstream_error",
+}
+
+
+class GatewayError(Exception):
+    """A failure with a code from `ERRORS`, safe to show to the client."""
+
+    __slots__ = ("code", "message", "param", "retry_after")
+
+    def __init__(self, code: str, message: str, *, param: str | None = None, retry_after: str | None = None):
+        if code not in ERRORS:
+            raise ValueError(f"unknown error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+        self.retry_after = retry_after
+
+    @property
+    def kind(self) -> ErrorKind:
+        return ERRORS[self.code]
+
+    def __repr__(self) -> str:
+        return f"GatewayError({self.code!r}, {self.message!r}, param={self.param!r})"
+
+
+def invalid(message: str, param: str | None = None) -> GatewayError:
+    """Shorthand for the most common error: a 400 naming the bad field."""
+    return GatewayError("invalid_request", message, param=param)
+
+
+# Anything that looks like a credential is cut out of text that may reach a
+# client or a log: provider keys (sk-ant-..., LLM|...), bearer values, JWTs.
+_SECRET_PATTERNS = re.compile(
+    r"(sk-ant-[A-Za-z0-9_\-]{6,}|sk-[A-Za-z0-9_\-]{16,}|LLM\|[^\s\"',]+"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]+=*"
+    r"|eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*)"
+)
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """Remove the given secrets and anything key-shaped from `text`."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _SECRET_PATTERNS.sub("[redacted]", text)
+
+
+def to_rpc_status(err: GatewayError) -> status_pb2.Status:
+    """The google.rpc.Status (with ErrorInfo) that carries `err` over gRPC."""
+    metadata = {}
+    if err.param:
+        metadata["param"] = err.param
+    if err.retry_after:
+        metadata["retry_after"] = err.retry_after
+    info = error_details_pb2.ErrorInfo(reason=err.code, domain=ERROR_DOMAIN, metadata=metadata)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    return status_pb2.Status(code=err.kind.grpc_code.value[0], message=err.message, details=[detail])
+
+
+def from_rpc_status(code: grpc.StatusCode, message: str, status: status_pb2.Status | None) -> GatewayError:
+    """Rebuild the GatewayError a servicer raised, from its gRPC status."""
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                if info.reason in ERRORS:
+                    return GatewayError(
+                        info.reason,
+                        status.message or message,
+                        param=info.metadata.get("param") or None,
+                        retry_after=info.metadata.get("retry_after") or None,
+                    )
+    if code == _C.UNAVAILABLE:
+        return GatewayError("service_unavailable", "The chat service is unavailable")
+    if code == _C.DEADLINE_EXCEEDED:
+        return GatewayError("upstream_timeout", "The request deadline was exceeded")
+    return GatewayError(CODE_FOR_GRPC_STATUS.get(code, "internal_error"), message or "Internal error")
+
+
+assert code_pb2.INVALID_ARGUMENT == grpc.StatusCode.INVALID_ARGUMENT.value[0]

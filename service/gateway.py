@@ -1,0 +1,65 @@
+"""The one-process gateway: gRPC server and REST bridge sharing one ChatCore.
+
+`python -m service` runs this (what `make run` starts); tests start it on port 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from aiohttp import web
+
+from bridge.app import create_app, start_http
+from bridge.client import InProcessClient
+from service.config import Settings
+from service.core import ChatCore, build_providers
+from service.server import GrpcServer, start_grpc_server
+
+log = structlog.get_logger("service")
+
+
+class Gateway:
+    def __init__(self, settings: Settings, core: ChatCore, grpc_server: GrpcServer,
+                 runner: web.AppRunner | None, http_port: int | None):
+        self.settings = settings
+        self.core = core
+        self.grpc = grpc_server
+        self.runner = runner
+        self.grpc_port = grpc_server.port
+        self.http_port = http_port
+
+    async def stop(self, grace: float | None = None) -> None:
+        grace = self.settings.shutdown_grace_s if grace is None else grace
+        await self.grpc.set_serving(False)
+        stops = [self.grpc.stop(grace)]
+        if self.runner is not None:
+            stops.append(self.runner.cleanup())
+        await asyncio.gather(*stops)
+        await self.core.aclose()
+
+
+async def start_gateway(settings: Settings, *, http: bool = True) -> Gateway:
+    core = ChatCore(settings, build_providers(settings))
+    grpc_server = await start_grpc_server(core, settings.bind_host, settings.grpc_port)
+    runner, http_port = None, None
+    if http:
+        app = create_app(settings, InProcessClient(core))
+        runner, http_port = await start_http(app, settings.bind_host, settings.http_port)
+    return Gateway(settings, core, grpc_server, runner, http_port)
+
+
+async def serve(settings: Settings, *, http: bool = True) -> None:
+    """Run until SIGTERM/SIGINT, then stop gracefully."""
+    gateway = await start_gateway(settings, http=http)
+    log.info("gateway_started", grpc=f"{settings.bind_host}:{gateway.grpc_port}",
+             http=f"{settings.bind_host}:{gateway.http_port}" if http else None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("gateway_stopping", grace_s=settings.shutdown_grace_s)
+    await gateway.stop()
+    log.info("gateway_stopped")

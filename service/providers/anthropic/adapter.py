@@ -1,0 +1,88 @@
+"""Anthropic adapter: the official SDK's async client, one connection pool per process.
+
+The SDK builds the request (auth header, `anthropic-version`, base URL); we call
+its raw-response path (`client.post(..., cast_to=httpx.Response)`) so the body is
+parsed once by orjson straight into our proto instead of through the SDK's
+pydantic models, and retries run in our deadline-aware loop (`max_retries=0`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import anthropic
+import httpx2
+import orjson
+from ainative.chat.v1 import chat_pb2 as pb
+
+from service.config import Settings
+from service.providers import classify
+from service.providers.anthropic.translate import from_anthropic_response, to_anthropic_request
+from service.providers.base import Capabilities, UpstreamCall
+from service.providers.retry import call_with_retries
+
+NAME = "anthropic"
+
+
+class AnthropicProvider:
+    name = NAME
+    capabilities = Capabilities()
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._default_key = settings.anthropic_api_key
+        self._client = anthropic.AsyncAnthropic(
+            api_key=settings.anthropic_api_key or "unset",
+            base_url=settings.anthropic_base_url,
+            max_retries=0,
+            timeout=settings.upstream_timeout_s,
+            http_client=httpx2.AsyncClient(
+                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
+                timeout=settings.upstream_timeout_s,
+            ),
+        )
+
+    def _client_for(self, api_key: str) -> anthropic.AsyncAnthropic:
+        if api_key == self._default_key:
+            return self._client
+        # a per-request key: a shallow copy that shares the connection pool
+        return self._client.with_options(api_key=api_key)
+
+    async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
+        body = to_anthropic_request(call.request, call.model_id, call.max_tokens)
+        client = self._client_for(call.api_key)
+        timeout_cap = self._settings.upstream_timeout_s
+
+        async def attempt(remaining: float) -> pb.ChatCompletion:
+            try:
+                response = await client.post(
+                    "/v1/messages",
+                    cast_to=httpx2.Response,
+                    body=body,
+                    options={"timeout": min(remaining, timeout_cap)},
+                )
+            except anthropic.APIStatusError as exc:
+                raise classify.classify_status(
+                    NAME, exc.status_code, exc.body if exc.body is not None else exc.response.content,
+                    model=call.request.model, retry_after=exc.response.headers.get("retry-after"),
+                    api_key=call.api_key,
+                ) from None
+            except anthropic.APITimeoutError:
+                raise classify.timeout_error(NAME) from None
+            except anthropic.APIConnectionError:
+                raise classify.connection_error(NAME) from None
+            try:
+                return from_anthropic_response(orjson.loads(response.content))
+            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                raise classify.bad_response(NAME) from None
+
+        try:
+            async with asyncio.timeout_at(call.deadline):
+                return await call_with_retries(
+                    attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline
+                )
+        except TimeoutError:
+            raise classify.timeout_error(NAME) from None
+
+    async def aclose(self) -> None:
+        await self._client.close()

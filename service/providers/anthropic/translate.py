@@ -1,0 +1,237 @@
+"""Pure translation between our protobuf contract and the Anthropic Messages API.
+
+No I/O, clock or environment here: request proto -> Messages body dict, and
+Messages response dict -> ChatCompletion proto. Rules follow
+shared/reference/wire-formats.md §4.1-4.3 and the pitfalls of §4.7.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from ainative.chat.v1 import chat_pb2 as pb
+from service.structs import struct_to_dict
+
+from service.errors import invalid
+
+R = pb.Role
+_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+# Total mapping (pitfall 12): an unknown or missing stop reason is a plain stop.
+FINISH_REASONS: dict[str, int] = {
+    "end_turn": pb.FINISH_REASON_STOP,
+    "stop_sequence": pb.FINISH_REASON_STOP,
+    "pause_turn": pb.FINISH_REASON_STOP,
+    "max_tokens": pb.FINISH_REASON_LENGTH,
+    "model_context_window_exceeded": pb.FINISH_REASON_LENGTH,
+    "tool_use": pb.FINISH_REASON_TOOL_CALLS,
+    "refusal": pb.FINISH_REASON_CONTENT_FILTER,
+}
+
+
+def finish_reason(stop_reason: str | None) -> int:
+    return FINISH_REASONS.get(stop_reason or "", pb.FINISH_REASON_STOP)
+
+
+def _image_block(url: str, param: str) -> dict[str, Any]:
+    if url.startswith("data:"):
+        header, sep, data = url[5:].partition(",")
+        media_type, _, encoding = header.partition(";")
+        if not sep or encoding != "base64" or not data:
+            raise invalid("Image data URLs must look like data:<mime>;base64,<data>", param)
+        if media_type == "application/pdf":
+            return {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
+        if media_type not in _IMAGE_TYPES:
+            raise invalid(
+                f"Unsupported image type {media_type!r} for anthropic: use jpeg, png, gif or webp", param
+            )
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _content_blocks(msg: pb.ChatMessage, i: int) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(msg.content):
+        if part.WhichOneof("part") == "image_url":
+            blocks.append(_image_block(part.image_url.url, f"messages[{i}].content[{j}].image_url.url"))
+        elif part.text:  # pitfall 1: never an empty text block
+            blocks.append({"type": "text", "text": part.text})
+    return blocks
+
+
+def _text_of(msg: pb.ChatMessage) -> str:
+    return "".join(p.text for p in msg.content if p.WhichOneof("part") == "text")
+
+
+def _tool_input(arguments: str, param: str) -> dict[str, Any]:
+    if not arguments.strip():
+        return {}  # pitfall 8: a no-argument call
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        raise invalid("Tool call arguments must be a JSON object string", param) from None
+    if not isinstance(value, dict):
+        raise invalid("Tool call arguments must be a JSON object string", param)
+    return value
+
+
+def to_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system blocks, Anthropic messages) from our chat messages (reference §4.2)."""
+    system: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    for i, msg in enumerate(messages):
+        role = msg.role
+        if role in (R.ROLE_SYSTEM, R.ROLE_DEVELOPER):
+            text = _text_of(msg)
+            if text:
+                system.append({"type": "text", "text": text})
+            continue
+        if role == R.ROLE_TOOL:
+            text = _text_of(msg)
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": msg.tool_call_id}
+            if text:
+                result["content"] = text
+            blocks = [result]
+            turn = "user"
+        elif role == R.ROLE_USER:
+            blocks = _content_blocks(msg, i)
+            turn = "user"
+        else:  # assistant
+            blocks = _content_blocks(msg, i)
+            for k, call in enumerate(msg.tool_calls):
+                blocks.append({
+                    "type": "tool_use",
+                    "id": call.id,
+                    "name": call.function.name,
+                    "input": _tool_input(call.function.arguments, f"messages[{i}].tool_calls[{k}].function.arguments"),
+                })
+            turn = "assistant"
+        if not blocks:
+            if turn == "assistant":
+                continue  # an empty assistant turn says nothing; dropping it keeps the turn order valid
+            raise invalid("Message content must not be empty", f"messages[{i}].content")
+        if out and out[-1]["role"] == turn:
+            prev = out[-1]["content"]
+            if blocks[0]["type"] == "tool_result":
+                # tool results must come first in their user turn (pitfall 2)
+                n = sum(1 for b in prev if b["type"] == "tool_result")
+                prev[n:n] = blocks
+            else:
+                prev.extend(blocks)
+        else:
+            out.append({"role": turn, "content": blocks})
+    if out and out[-1]["role"] == "assistant":
+        # pitfall 5: a final assistant turn (prefill) must not end in whitespace
+        last = out[-1]["content"][-1]
+        if last["type"] == "text":
+            last["text"] = last["text"].rstrip()
+            if not last["text"]:
+                out[-1]["content"].pop()
+                if not out[-1]["content"]:
+                    out.pop()
+    return system, out
+
+
+def _tool_choice(req: pb.CreateChatCompletionRequest) -> dict[str, Any] | None:
+    which = req.tool_choice.WhichOneof("choice")
+    parallel = req.parallel_tool_calls if req.HasField("parallel_tool_calls") else None
+    if which == "function_name":
+        choice: dict[str, Any] = {"type": "tool", "name": req.tool_choice.function_name}
+    elif which == "mode" and req.tool_choice.mode == pb.TOOL_CHOICE_MODE_NONE:
+        return {"type": "none"}  # never carries disable_parallel_tool_use
+    elif which == "mode" and req.tool_choice.mode == pb.TOOL_CHOICE_MODE_REQUIRED:
+        choice = {"type": "any"}
+    elif which == "mode" or parallel is False:
+        choice = {"type": "auto"}  # pitfall 11: parallel_tool_calls:false alone still needs a tool_choice
+    else:
+        return None
+    if parallel is False:
+        choice["disable_parallel_tool_use"] = True
+    return choice
+
+
+def _tool(tool: pb.Tool) -> dict[str, Any]:
+    fn = tool.function
+    # pitfall 17: keep the whole schema, only make sure it is an object schema
+    schema = struct_to_dict(fn.parameters) if fn.HasField("parameters") else {}
+    schema.setdefault("type", "object")
+    if schema["type"] == "object":
+        schema.setdefault("properties", {})
+    out: dict[str, Any] = {"name": fn.name, "input_schema": schema}
+    if fn.description:
+        out["description"] = fn.description
+    if fn.HasField("strict"):
+        out["strict"] = fn.strict
+    return out
+
+
+def to_anthropic_request(
+    req: pb.CreateChatCompletionRequest, model_id: str, max_tokens: int, stream: bool = False
+) -> dict[str, Any]:
+    """The Messages API body for `req` (reference §4.1)."""
+    system, messages = to_messages(req.messages)
+    if not messages:
+        raise invalid("At least one user message is required", "messages")
+    body: dict[str, Any] = {"model": model_id, "max_tokens": max_tokens, "messages": messages}
+    if system:
+        body["system"] = system
+    if req.HasField("temperature"):
+        body["temperature"] = req.temperature
+    if req.HasField("top_p"):
+        body["top_p"] = req.top_p
+    stops = [s for s in req.stop if s.strip()]  # whitespace-only sequences are rejected upstream
+    if stops:
+        body["stop_sequences"] = stops
+    if req.tools:
+        body["tools"] = [_tool(t) for t in req.tools]
+    choice = _tool_choice(req)
+    if choice is not None and req.tools:
+        body["tool_choice"] = choice
+    user_id = req.metadata.get("user_id") or req.user
+    if user_id:
+        # Anthropic accepts only metadata.user_id, and only an opaque value (pitfall 6)
+        if "@" in user_id:
+            raise invalid("user must be an opaque id (no e-mail addresses) for anthropic", "user")
+        body["metadata"] = {"user_id": user_id}
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def _usage(usage: dict[str, Any]) -> pb.Usage:
+    # Anthropic's input_tokens excludes cache reads and writes; OpenAI's prompt_tokens includes them.
+    prompt = (
+        (usage.get("input_tokens") or 0)
+        + (usage.get("cache_read_input_tokens") or 0)
+        + (usage.get("cache_creation_input_tokens") or 0)
+    )
+    completion = usage.get("output_tokens") or 0
+    return pb.Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+def from_anthropic_response(body: dict[str, Any]) -> pb.ChatCompletion:
+    """A ChatCompletion (choices and usage only) from a Messages API response body."""
+    texts: list[str] = []
+    calls: list[pb.ToolCall] = []
+    for block in body.get("content") or ():
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind == "tool_use":
+            calls.append(pb.ToolCall(
+                id=block.get("id") or "",
+                type="function",
+                function=pb.FunctionCall(
+                    name=block.get("name") or "",
+                    arguments=orjson.dumps(block.get("input") or {}).decode(),
+                ),
+            ))
+    message = pb.ChatMessage(role=R.ROLE_ASSISTANT, tool_calls=calls)
+    text = "".join(texts)
+    if text:
+        message.content.add(text=text)
+    return pb.ChatCompletion(
+        choices=[pb.Choice(index=0, message=message, finish_reason=finish_reason(body.get("stop_reason")))],
+        usage=_usage(body.get("usage") or {}),
+    )

@@ -1,0 +1,68 @@
+"""Provider HTTP failures -> GatewayError, decided once for every adapter.
+
+The provider's own message is kept (it tells the user what was wrong) but
+scrubbed of anything key-shaped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.errors import GatewayError, scrub
+
+_LABEL = {"anthropic": "Anthropic", "meta_llama": "Meta Llama API"}
+
+
+def provider_message(body: Any) -> str:
+    """The human message inside a provider error body, whatever its shape."""
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+        if isinstance(err, str):
+            return err
+        for key in ("detail", "message", "title"):
+            if isinstance(body.get(key), str):
+                return body[key]
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        return body.strip()[:500]
+    return ""
+
+
+def classify_status(
+    provider: str, status: int, body: Any, *, model: str, retry_after: str | None = None, api_key: str | None = None
+) -> GatewayError:
+    label = _LABEL.get(provider, provider)
+    detail = scrub(provider_message(body), api_key)
+    said = f": {detail}" if detail else ""
+    if status == 401:
+        return GatewayError("invalid_api_key", f"{label} rejected the API key{said}")
+    if status in (402, 403):
+        return GatewayError("permission_denied", f"{label} denied the request{said}")
+    if status == 404:
+        return GatewayError("model_not_found", f"Model {model!r} was not found at {label}{said}", param="model")
+    if status == 408 or status == 504:
+        return GatewayError("upstream_timeout", f"{label} timed out{said}")
+    if status == 413:
+        return GatewayError("request_too_large", f"{label} says the request is too large{said}")
+    if status == 429:
+        return GatewayError("rate_limited", f"{label} rate limit reached{said}", retry_after=retry_after)
+    if status == 529:
+        return GatewayError("provider_overloaded", f"{label} is overloaded{said}", retry_after=retry_after)
+    if status == 409 or status >= 500:
+        return GatewayError("upstream_error", f"{label} returned HTTP {status}{said}", retry_after=retry_after)
+    return GatewayError("invalid_request", f"{label} rejected the request{said}")
+
+
+def connection_error(provider: str) -> GatewayError:
+    return GatewayError("upstream_error", f"Could not reach {_LABEL.get(provider, provider)}")
+
+
+def timeout_error(provider: str) -> GatewayError:
+    return GatewayError("upstream_timeout", f"{_LABEL.get(provider, provider)} did not answer in time")
+
+
+def bad_response(provider: str) -> GatewayError:
+    return GatewayError("upstream_error", f"{_LABEL.get(provider, provider)} sent a malformed response")

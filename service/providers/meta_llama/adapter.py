@@ -1,0 +1,101 @@
+"""Meta Llama API adapter: native `POST {META_API_BASE_URL}/chat/completions`.
+
+Plain HTTP over one shared aiohttp connection pool (the official
+`llama-api-client` SDK adds an httpx client and pydantic parsing per call for no
+gain in fidelity: the body is the same JSON; see bench/README.md for the
+measurement). Retries run in the shared deadline-aware loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import aiohttp
+import orjson
+from ainative.chat.v1 import chat_pb2 as pb
+
+from service.config import Settings
+from service.providers import classify
+from service.providers.base import Capabilities, UpstreamCall
+from service.providers.meta_llama.translate import from_llama_response, to_llama_request
+from service.providers.retry import call_with_retries
+
+NAME = "meta_llama"
+
+
+class MetaLlamaProvider:
+    name = NAME
+    # the native API has no stop sequences and no parallel_tool_calls switch
+    capabilities = Capabilities(parallel_tool_calls=False, stop_sequences=False)
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._url = settings.meta_api_base_url + "/chat/completions"
+        self._session: aiohttp.ClientSession | None = None
+
+    def _pool(self) -> aiohttp.ClientSession:
+        # created lazily: an aiohttp session belongs to the running event loop
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=1000, keepalive_timeout=60, socket_factory=_nodelay_socket
+            )
+            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
+        payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens))
+        headers = {
+            "Authorization": f"Bearer {call.api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        session = self._pool()
+        timeout_cap = self._settings.upstream_timeout_s
+
+        async def attempt(remaining: float) -> pb.ChatCompletion:
+            try:
+                async with session.post(
+                    self._url, data=payload, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=min(remaining, timeout_cap)),
+                ) as resp:
+                    raw = await resp.read()
+                    if resp.status >= 400:
+                        try:
+                            body = orjson.loads(raw)
+                        except orjson.JSONDecodeError:
+                            body = raw
+                        raise classify.classify_status(
+                            NAME, resp.status, body, model=call.request.model,
+                            retry_after=resp.headers.get("Retry-After"), api_key=call.api_key,
+                        )
+            except TimeoutError:
+                raise classify.timeout_error(NAME) from None
+            except aiohttp.ClientError:
+                raise classify.connection_error(NAME) from None
+            try:
+                return from_llama_response(orjson.loads(raw))
+            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                raise classify.bad_response(NAME) from None
+
+        try:
+            async with asyncio.timeout_at(call.deadline):
+                return await call_with_retries(
+                    attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline
+                )
+        except TimeoutError:
+            raise classify.timeout_error(NAME) from None
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _nodelay_socket(addr_info: tuple) -> socket.socket:
+    family, type_, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=type_, proto=proto)
+    sock.setblocking(False)
+    if family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock

@@ -1,0 +1,156 @@
+"""Pure translation between our protobuf contract and the Llama API's native chat format.
+
+Request proto -> `POST /chat/completions` body, and response body -> ChatCompletion
+proto (shared/reference/wire-formats.md §2.2-2.4 and §4.5). No I/O here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from ainative.chat.v1 import chat_pb2 as pb
+from service.structs import struct_to_dict
+
+R = pb.Role
+_ROLE_NAMES = {R.ROLE_SYSTEM: "system", R.ROLE_DEVELOPER: "system", R.ROLE_USER: "user", R.ROLE_TOOL: "tool"}
+
+FINISH_REASONS: dict[str, int] = {
+    "stop": pb.FINISH_REASON_STOP,
+    "length": pb.FINISH_REASON_LENGTH,
+    "tool_calls": pb.FINISH_REASON_TOOL_CALLS,
+    "content_filter": pb.FINISH_REASON_CONTENT_FILTER,
+}
+
+
+def finish_reason(stop_reason: str | None) -> int:
+    return FINISH_REASONS.get(stop_reason or "", pb.FINISH_REASON_STOP)
+
+
+def _text(msg: pb.ChatMessage) -> str:
+    return "".join(p.text for p in msg.content if p.WhichOneof("part") == "text")
+
+
+def _user_content(msg: pb.ChatMessage) -> str | list[dict[str, Any]]:
+    if all(p.WhichOneof("part") == "text" for p in msg.content):
+        return _text(msg)
+    parts: list[dict[str, Any]] = []
+    for p in msg.content:
+        if p.WhichOneof("part") == "image_url":
+            parts.append({"type": "image_url", "image_url": {"url": p.image_url.url}})
+        elif p.text:
+            parts.append({"type": "text", "text": p.text})
+    return parts
+
+
+def _message(msg: pb.ChatMessage) -> dict[str, Any]:
+    if msg.role == R.ROLE_ASSISTANT:
+        # the native API takes a string (or one text object) for assistant content, never a list
+        out: dict[str, Any] = {"role": "assistant", "content": _text(msg)}
+        if msg.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "function": {"name": c.function.name, "arguments": c.function.arguments}}
+                for c in msg.tool_calls
+            ]
+        return out
+    role = _ROLE_NAMES[msg.role]
+    if role == "tool":
+        return {"role": "tool", "tool_call_id": msg.tool_call_id, "content": _text(msg)}
+    if role == "system":
+        return {"role": "system", "content": _text(msg)}
+    return {"role": "user", "content": _user_content(msg)}
+
+
+def _tool(tool: pb.Tool) -> dict[str, Any]:
+    fn: dict[str, Any] = {"name": tool.function.name}
+    if tool.function.description:
+        fn["description"] = tool.function.description
+    if tool.function.HasField("parameters"):
+        fn["parameters"] = struct_to_dict(tool.function.parameters)
+    if tool.function.HasField("strict"):
+        fn["strict"] = tool.function.strict
+    return {"type": "function", "function": fn}
+
+
+def _tool_choice(choice: pb.ToolChoice) -> str | dict[str, Any] | None:
+    which = choice.WhichOneof("choice")
+    if which == "function_name":
+        return {"type": "function", "function": {"name": choice.function_name}}
+    if which == "mode":
+        return {
+            pb.TOOL_CHOICE_MODE_AUTO: "auto",
+            pb.TOOL_CHOICE_MODE_NONE: "none",
+            pb.TOOL_CHOICE_MODE_REQUIRED: "required",
+        }.get(choice.mode)
+    return None
+
+
+def to_llama_request(
+    req: pb.CreateChatCompletionRequest, model_id: str, max_tokens: int, stream: bool = False
+) -> dict[str, Any]:
+    """The native chat-completions body (reference §4.5).
+
+    `stop` and `parallel_tool_calls` have no native equivalent and are dropped;
+    `max_tokens` becomes `max_completion_tokens`.
+    """
+    body: dict[str, Any] = {
+        "model": model_id,
+        "messages": [_message(m) for m in req.messages],
+        "max_completion_tokens": max_tokens,
+    }
+    if req.HasField("temperature"):
+        body["temperature"] = req.temperature
+    if req.HasField("top_p"):
+        body["top_p"] = req.top_p
+    if req.tools:
+        body["tools"] = [_tool(t) for t in req.tools]
+        choice = _tool_choice(req.tool_choice)
+        if choice is not None:
+            body["tool_choice"] = choice
+    if req.user:
+        body["user"] = req.user
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return content.get("text") or ""
+    if isinstance(content, list):  # tolerate a list of text items
+        return "".join(c.get("text") or "" for c in content if isinstance(c, dict))
+    return ""
+
+
+def usage_from_metrics(metrics: Any) -> pb.Usage:
+    values = {m.get("metric"): m.get("value") for m in metrics or () if isinstance(m, dict)}
+    prompt = int(values.get("num_prompt_tokens") or 0)
+    completion = int(values.get("num_completion_tokens") or 0)
+    total = int(values.get("num_total_tokens") or (prompt + completion))
+    return pb.Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
+def from_llama_response(body: dict[str, Any]) -> pb.ChatCompletion:
+    """A ChatCompletion (choices and usage only) from a native response body."""
+    cm = body.get("completion_message") or {}
+    message = pb.ChatMessage(role=R.ROLE_ASSISTANT)
+    text = _content_text(cm.get("content"))
+    if text:
+        message.content.add(text=text)
+    for call in cm.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        args = fn.get("arguments")
+        message.tool_calls.add(
+            id=call.get("id") or "",
+            type="function",
+            function=pb.FunctionCall(
+                name=fn.get("name") or "",
+                arguments=args if isinstance(args, str) else ("" if args is None else orjson.dumps(args).decode()),
+            ),
+        )
+    return pb.ChatCompletion(
+        choices=[pb.Choice(index=0, message=message, finish_reason=finish_reason(cm.get("stop_reason")))],
+        usage=usage_from_metrics(body.get("metrics")),
+    )

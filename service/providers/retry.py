@@ -1,0 +1,70 @@
+"""The retry policy shared by all adapters (Stainless-compatible, deadline-aware).
+
+Retries 408/409/429/5xx/529, connection errors and timeouts, at most
+`max_retries` times, waiting `retry-after` when the provider says so (0-60 s),
+else 0.5 s * 2^n capped at 8 s with up to 25 % jitter. It never sleeps past the
+call's deadline: when the wait would end after it, the last error is raised.
+Streams are retried only before their first byte reached the client (the
+caller simply stops using this once it has forwarded anything).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from service.errors import GatewayError
+
+T = TypeVar("T")
+
+RETRYABLE_CODES = frozenset({"rate_limited", "provider_overloaded", "upstream_error", "upstream_timeout"})
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), if usable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        seconds = parsed.timestamp() - (now if now is not None else time.time())
+    return seconds if 0 < seconds <= 60 else None
+
+
+def backoff(attempt: int, retry_after: str | None, rand: Callable[[], float] = random.random) -> float:
+    wait = parse_retry_after(retry_after)
+    if wait is not None:
+        return wait
+    return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * rand())
+
+
+async def call_with_retries(attempt: Callable[[float], Awaitable[T]], *, max_retries: int, deadline: float) -> T:
+    """Run `attempt(timeout)` until it succeeds, fails for good, or time runs out."""
+    loop = asyncio.get_running_loop()
+    n = 0
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise GatewayError("upstream_timeout", "The provider did not answer in time")
+        try:
+            return await attempt(remaining)
+        except GatewayError as err:
+            if err.code not in RETRYABLE_CODES or n >= max_retries:
+                raise
+            wait = backoff(n, err.retry_after)
+            if loop.time() + wait >= deadline:
+                raise
+            n += 1
+            await asyncio.sleep(wait)

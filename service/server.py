@@ -1,0 +1,53 @@
+"""The asyncio gRPC server: chat servicer, health and reflection in one place."""
+
+from __future__ import annotations
+
+import grpc
+from ainative.chat.v1 import chat_pb2, chat_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from service.core import ChatCore
+from service.servicer import ChatServicer
+
+SERVICE_NAME = chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name
+
+
+class GrpcServer:
+    """A started grpc.aio server and its health servicer."""
+
+    def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer, port: int):
+        self.server = server
+        self.health = health_servicer
+        self.port = port
+
+    async def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float | None) -> None:
+        await self.set_serving(False)
+        await self.server.stop(grace)
+
+
+async def start_grpc_server(core: ChatCore, host: str, port: int) -> GrpcServer:
+    """Start serving on host:port (0 = any free port); returns the bound port."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+    )
+    chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(core), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen for gRPC on {host}:{port}")
+    await server.start()
+    grpc_server = GrpcServer(server, health_servicer, bound)
+    await grpc_server.set_serving(True)
+    return grpc_server

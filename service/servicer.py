@@ -1,0 +1,76 @@
+"""gRPC glue: metadata -> CallContext, proto in -> core -> proto out.
+
+Errors are mapped here once: a GatewayError becomes its gRPC status code with a
+google.rpc.Status detail carrying ErrorInfo(reason=<code>); anything else is
+logged and becomes INTERNAL without internals.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from ainative.chat.v1 import chat_pb2 as pb
+from ainative.chat.v1 import chat_pb2_grpc
+
+from service.core import CallContext, ChatCore, new_request_id
+from service.errors import GatewayError, to_rpc_status
+
+log = structlog.get_logger("service")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+def call_context(context: grpc.aio.ServicerContext) -> CallContext:
+    meta = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    request_id = meta.get("x-request-id") or new_request_id()
+    return CallContext(
+        request_id=request_id[:128],
+        provider_key=meta.get("x-provider-key") or None,
+        timeout=context.time_remaining(),
+    )
+
+
+async def abort(context: grpc.aio.ServicerContext, err: GatewayError) -> None:
+    status = to_rpc_status(err)
+    await context.abort(
+        err.kind.grpc_code, err.message,
+        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+    )
+
+
+def edge(method: Callable[[Any, Req, CallContext], Awaitable[Resp]]) -> Callable[..., Awaitable[Resp]]:
+    """Wrap a servicer method: build the CallContext, echo x-request-id, map errors."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        ctx = call_context(context)
+        await context.send_initial_metadata((("x-request-id", ctx.request_id),))
+        try:
+            return await method(self, request, ctx)
+        except GatewayError as err:
+            await abort(context, err)
+        except Exception:
+            log.exception("unhandled_error", request_id=ctx.request_id, rpc=method.__name__)
+            await abort(context, GatewayError("internal_error", "Internal error"))
+        raise AssertionError("unreachable")  # context.abort always raises
+
+    return wrapper
+
+
+class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
+    def __init__(self, core: ChatCore):
+        self._core = core
+
+    @edge
+    async def CreateChatCompletion(
+        self, request: pb.CreateChatCompletionRequest, ctx: CallContext
+    ) -> pb.CreateChatCompletionResponse:
+        return pb.CreateChatCompletionResponse(completion=await self._core.create(request, ctx))
+
+    @edge
+    async def ListModels(self, request: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
+        return self._core.list_models(request)

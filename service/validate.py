@@ -1,0 +1,114 @@
+"""Provider-independent checks of a chat request, shared by the gRPC and REST edges.
+
+The bridge only checks JSON types; every rule about values lives here so a gRPC
+client gets exactly the same 400s (with the same `param`) as a REST client.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ainative.chat.v1 import chat_pb2 as pb
+
+from service.errors import GatewayError, invalid
+from service.models import ModelSpec
+
+R = pb.Role
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+MAX_ITERATIONS = 25
+DEFAULT_MAX_ITERATIONS = 5
+
+
+def _tool_schema_error(message: str, param: str) -> GatewayError:
+    return GatewayError("invalid_tool_schema", message, param=param)
+
+
+def validate_tools(req: pb.CreateChatCompletionRequest) -> None:
+    seen: set[str] = set()
+    for i, tool in enumerate(req.tools):
+        name = tool.function.name
+        if tool.type not in ("", "function"):
+            raise _tool_schema_error(f"Tool {i} has type {tool.type!r}; only 'function' is supported",
+                                     f"tools[{i}].type")
+        if not TOOL_NAME.match(name):
+            raise _tool_schema_error(
+                f"Tool name {name!r} must match ^[a-zA-Z0-9_-]{{1,64}}$", f"tools[{i}].function.name"
+            )
+        if name in seen:
+            raise _tool_schema_error(f"Tool name {name!r} is defined twice", f"tools[{i}].function.name")
+        seen.add(name)
+        if tool.function.HasField("parameters"):
+            fields = tool.function.parameters.fields
+            kind = fields["type"].string_value if "type" in fields else "object"
+            if kind != "object":
+                raise _tool_schema_error(
+                    f"Tool {name!r}: parameters must be a JSON Schema of type object",
+                    f"tools[{i}].function.parameters",
+                )
+    which = req.tool_choice.WhichOneof("choice")
+    if which is None:
+        return
+    if not req.tools:
+        raise invalid("tool_choice requires tools", "tool_choice")
+    if which == "function_name" and req.tool_choice.function_name not in seen:
+        raise invalid(f"tool_choice names {req.tool_choice.function_name!r}, which is not in tools", "tool_choice")
+    if which == "mode" and req.tool_choice.mode == pb.TOOL_CHOICE_MODE_UNSPECIFIED:
+        raise invalid("tool_choice mode must be auto, none or required", "tool_choice")
+
+
+def validate_messages(req: pb.CreateChatCompletionRequest) -> None:
+    if not req.messages:
+        raise invalid("messages must be a non-empty array", "messages")
+    call_ids: set[str] = set()
+    for i, msg in enumerate(req.messages):
+        if msg.role == R.ROLE_UNSPECIFIED:
+            raise invalid("role must be one of system, developer, user, assistant, tool", f"messages[{i}].role")
+        for j, part in enumerate(msg.content):
+            if part.WhichOneof("part") == "image_url":
+                if msg.role != R.ROLE_USER:
+                    raise invalid("Only user messages may contain images", f"messages[{i}].content[{j}]")
+                if not part.image_url.url.startswith(("https://", "data:")):
+                    raise invalid("Image URLs must be https:// or data: URLs",
+                                  f"messages[{i}].content[{j}].image_url.url")
+        if msg.tool_calls and msg.role != R.ROLE_ASSISTANT:
+            raise invalid("Only assistant messages may carry tool_calls", f"messages[{i}].tool_calls")
+        for k, call in enumerate(msg.tool_calls):
+            if not call.id:
+                raise invalid("Tool calls need an id", f"messages[{i}].tool_calls[{k}].id")
+            if not call.function.name:
+                raise invalid("Tool calls need a function name", f"messages[{i}].tool_calls[{k}].function.name")
+            call_ids.add(call.id)
+        if msg.role == R.ROLE_TOOL:
+            if not msg.tool_call_id:
+                raise invalid("Tool messages need a tool_call_id", f"messages[{i}].tool_call_id")
+            if msg.tool_call_id not in call_ids:
+                raise invalid(
+                    f"tool_call_id {msg.tool_call_id!r} answers no earlier assistant tool call",
+                    f"messages[{i}].tool_call_id",
+                )
+
+
+def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> int:
+    """Check `req` against `spec`; return the max_tokens to send upstream."""
+    validate_messages(req)
+    if req.HasField("n") and req.n != 1:
+        raise invalid("Only n=1 is supported", "n")
+    if req.HasField("temperature") and not 0.0 <= req.temperature <= 1.0:
+        raise invalid("temperature must be between 0.0 and 1.0", "temperature")
+    if req.HasField("top_p") and not 0.0 <= req.top_p <= 1.0:
+        raise invalid("top_p must be between 0.0 and 1.0", "top_p")
+    if req.HasField("max_iterations") and not 1 <= req.max_iterations <= MAX_ITERATIONS:
+        raise invalid(f"max_iterations must be between 1 and {MAX_ITERATIONS}", "max_iterations")
+    if len(req.stop) > 4:
+        raise invalid("stop may hold at most 4 sequences", "stop")
+    validate_tools(req)
+    if not req.HasField("max_tokens"):
+        return spec.default_max_tokens
+    if req.max_tokens < 1:
+        raise invalid("max_tokens must be a positive integer", "max_tokens")
+    if spec.max_output_tokens is not None and req.max_tokens > spec.max_output_tokens:
+        raise invalid(
+            f"max_tokens {req.max_tokens} exceeds the maximum output of {spec.id} ({spec.max_output_tokens})",
+            "max_tokens",
+        )
+    return req.max_tokens

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service.config import ConfigError, Settings
+from service.errors import GatewayError, from_rpc_status, scrub, to_rpc_status
+from service.providers.retry import backoff, call_with_retries, parse_retry_after
+
+
+def test_defaults() -> None:
+    s = Settings.from_env({})
+    assert (s.grpc_port, s.http_port, s.bind_host, s.service_addr) == (50051, 8080, "127.0.0.1", "127.0.0.1:50051")
+    assert (s.anthropic_base_url, s.meta_api_base_url) == ("https://api.anthropic.com", "https://api.llama.com/v1")
+    assert (s.upstream_timeout_s, s.upstream_max_retries, s.max_request_bytes) == (120.0, 2, 10485760)
+    assert s.anthropic_api_key is None and s.meta_api_key is None
+
+
+def test_llama_key_alias_and_service_addr_follows_grpc_port() -> None:
+    s = Settings.from_env({"LLAMA_API_KEY": "LLM|abc", "GRPC_PORT": "6000"})
+    assert s.meta_api_key == "LLM|abc" and s.service_addr == "127.0.0.1:6000"
+    assert Settings.from_env({"LLAMA_API_KEY": "a", "META_API_KEY": "b"}).meta_api_key == "b"
+    assert "LLM|abc" not in repr(s)
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"GRPC_PORT": "x"}, "GRPC_PORT"), ({"HTTP_PORT": "70000"}, "HTTP_PORT"),
+    ({"UPSTREAM_TIMEOUT_S": "0"}, "UPSTREAM_TIMEOUT_S"), ({"UPSTREAM_MAX_RETRIES": "-1"}, "UPSTREAM_MAX_RETRIES"),
+    ({"ANTHROPIC_BASE_URL": "ftp://x"}, "ANTHROPIC_BASE_URL"), ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ({"SERVICE_ADDR": "nohostport"}, "SERVICE_ADDR"), ({"MAX_REQUEST_BYTES": "12"}, "MAX_REQUEST_BYTES"),
+])
+def test_bad_values_name_the_variable(env: dict, variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env)
+
+
+def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    env_file = tmp_path / ".env"
+    env_file.write_text("# comment\nexport HTTP_PORT=9999\nGRPC_PORT='7777'\n")
+    monkeypatch.setenv("GRPC_PORT", "7000")
+    monkeypatch.delenv("HTTP_PORT", raising=False)
+    s = Settings.from_env(dotenv=env_file)
+    assert (s.http_port, s.grpc_port) == (9999, 7000)
+
+
+def test_retry_after_parsing() -> None:
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after("0") is None and parse_retry_after("120") is None and parse_retry_after("x") is None
+    assert parse_retry_after("Wed, 25 Nov 2026 17:00:05 GMT", now=1795626000.0) == pytest.approx(5.0)
+    assert backoff(0, "1.5") == 1.5
+    assert backoff(0, None, rand=lambda: 0.0) == 0.5
+    assert backoff(3, None, rand=lambda: 1.0) == pytest.approx(3.0)
+    assert backoff(10, None, rand=lambda: 0.0) == 8.0
+
+
+async def test_retries_retryable_codes_then_succeeds() -> None:
+    calls = []
+
+    async def attempt(remaining: float) -> str:
+        calls.append(remaining)
+        if len(calls) < 3:
+            raise GatewayError("provider_overloaded", "busy", retry_after="0.01")
+        return "ok"
+
+    deadline = asyncio.get_running_loop().time() + 5
+    assert await call_with_retries(attempt, max_retries=2, deadline=deadline) == "ok"
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("code", ["invalid_request", "invalid_api_key", "model_not_found", "permission_denied"])
+async def test_never_retries_client_errors(code: str) -> None:
+    calls = 0
+
+    async def attempt(remaining: float) -> None:
+        nonlocal calls
+        calls += 1
+        raise GatewayError(code, "no")
+
+    with pytest.raises(GatewayError):
+        await call_with_retries(attempt, max_retries=5, deadline=asyncio.get_running_loop().time() + 5)
+    assert calls == 1
+
+
+async def test_gives_up_rather_than_sleep_past_the_deadline() -> None:
+    calls = 0
+
+    async def attempt(remaining: float) -> None:
+        nonlocal calls
+        calls += 1
+        raise GatewayError("rate_limited", "slow down", retry_after="30")
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(GatewayError) as info:
+        await call_with_retries(attempt, max_retries=2, deadline=started + 1)
+    assert info.value.code == "rate_limited" and calls == 1 and loop.time() - started < 0.5
+
+
+def test_rpc_status_round_trip_and_scrub() -> None:
+    import grpc
+
+    err = GatewayError("rate_limited", "slow", param="model", retry_after="3")
+    back = from_rpc_status(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow", to_rpc_status(err))
+    assert (back.code, back.message, back.param, back.retry_after) == ("rate_limited", "slow", "model", "3")
+    assert from_rpc_status(grpc.StatusCode.UNAVAILABLE, "x", None).code == "service_unavailable"
+    text = "key sk-ant-api03-abcdefghijklmnop and LLM|123|secret and Bearer abc.def and mykey123"
+    cleaned = scrub(text, "mykey123")
+    assert "sk-ant" not in cleaned and "LLM|" not in cleaned and "abc.def" not in cleaned and "mykey123" not in cleaned

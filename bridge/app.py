@@ -10,7 +10,7 @@ from aiohttp import web
 from bridge import handlers
 from bridge.client import ChatClient, GrpcClient
 from bridge.errors import error_response, from_http_exception
-from bridge.state import CLIENT, CTX, SETTINGS
+from bridge.state import CLIENT, CTX, MODEL, PROVIDER, SETTINGS, USAGE
 from service.config import Settings
 from service.core import CallContext, new_request_id
 from service.errors import GatewayError
@@ -44,11 +44,11 @@ async def gateway_middleware(request: web.Request, handler: web.Handler) -> web.
         response = error_response(GatewayError("internal_error", "Internal error"))
     response.headers["X-Request-Id"] = request_id
     if request.path.startswith("/v1/"):
-        usage = request.get("usage")
+        usage = request.get(USAGE)
         log.info(
             "request", request_id=request_id, method=request.method, path=request.path,
             status=response.status, latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            provider=request.get("provider"), model=request.get("model"),
+            provider=request.get(PROVIDER) or None, model=request.get(MODEL),
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
         )

@@ -7,7 +7,7 @@ import structlog
 from aiohttp import web
 from ainative.chat.v1 import chat_pb2 as pb
 
-from bridge.state import CLIENT, CTX
+from bridge.state import CLIENT, CTX, MODEL, PROVIDER, USAGE
 from bridge.translate import completion_to_json, models_to_json, parse_chat_request, unknown_fields
 from service.errors import invalid
 
@@ -42,10 +42,10 @@ async def chat_completions(request: web.Request) -> web.Response:
         log.debug("unknown_fields_ignored", fields=extra)
     if stream:
         raise invalid("Streaming is not available yet; send stream: false", "stream")
-    request["provider"], request["model"] = req.provider, req.model
+    request[PROVIDER], request[MODEL] = req.provider, req.model
     completion = await request.app[CLIENT].create(req, request[CTX])
-    request["provider"] = completion.provider
-    request["usage"] = completion.usage
+    request[PROVIDER] = completion.provider
+    request[USAGE] = completion.usage
     return json_response(completion_to_json(completion))
 
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ainative.chat.v1 import chat_pb2 as pb
+
 from bridge.client import ChatClient
+from service.core import CallContext
 from service.config import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 CLIENT = web.AppKey("client", ChatClient)
-CTX = "gateway.ctx"  # request-scoped CallContext, set by the middleware
+# request-scoped values: the CallContext set by the middleware, and what the
+# handler learned for the canonical log line
+CTX = web.RequestKey("ctx", CallContext)
+PROVIDER = web.RequestKey("provider", str)
+MODEL = web.RequestKey("model", str)
+USAGE = web.RequestKey("usage", pb.Usage)

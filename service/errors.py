@@ -68,9 +68,10 @@ CODE_FOR_GRPC_STATUS: dict[grpc.StatusCode, str] = {
 class GatewayError(Exception):
     """A failure with a code from `ERRORS`, safe to show to the client."""
 
-    __slots__ = ("code", "message", "param", "retry_after")
+    __slots__ = ("code", "message", "param", "retry_after", "retryable")
 
-    def __init__(self, code: str, message: str, *, param: str | None = None, retry_after: str | None = None):
+    def __init__(self, code: str, message: str, *, param: str | None = None, retry_after: str | None = None,
+                 retryable: bool = False):
         if code not in ERRORS:
             raise ValueError(f"unknown error code {code!r}")
         super().__init__(message)
@@ -78,6 +79,8 @@ class GatewayError(Exception):
         self.message = message
         self.param = param
         self.retry_after = retry_after
+        # set by the adapters for failures worth another attempt (408/409/429/5xx/529, network)
+        self.retryable = retryable
 
     @property
     def kind(self) -> ErrorKind:

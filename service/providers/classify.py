@@ -44,25 +44,30 @@ def classify_status(
     if status == 404:
         return GatewayError("model_not_found", f"Model {model!r} was not found at {label}{said}", param="model")
     if status == 408 or status == 504:
-        return GatewayError("upstream_timeout", f"{label} timed out{said}")
+        return GatewayError("upstream_timeout", f"{label} timed out{said}", retryable=True)
     if status == 413:
         return GatewayError("request_too_large", f"{label} says the request is too large{said}")
     if status == 429:
-        return GatewayError("rate_limited", f"{label} rate limit reached{said}", retry_after=retry_after)
+        return GatewayError("rate_limited", f"{label} rate limit reached{said}", retry_after=retry_after,
+                            retryable=True)
     if status == 529:
-        return GatewayError("provider_overloaded", f"{label} is overloaded{said}", retry_after=retry_after)
+        return GatewayError("provider_overloaded", f"{label} is overloaded{said}", retry_after=retry_after,
+                            retryable=True)
     if status == 409 or status >= 500:
-        return GatewayError("upstream_error", f"{label} returned HTTP {status}{said}", retry_after=retry_after)
+        return GatewayError("upstream_error", f"{label} returned HTTP {status}{said}", retry_after=retry_after,
+                            retryable=True)
     return GatewayError("invalid_request", f"{label} rejected the request{said}")
 
 
 def connection_error(provider: str) -> GatewayError:
-    return GatewayError("upstream_error", f"Could not reach {_LABEL.get(provider, provider)}")
+    return GatewayError("upstream_error", f"Could not reach {_LABEL.get(provider, provider)}", retryable=True)
 
 
 def timeout_error(provider: str) -> GatewayError:
-    return GatewayError("upstream_timeout", f"{_LABEL.get(provider, provider)} did not answer in time")
+    return GatewayError("upstream_timeout", f"{_LABEL.get(provider, provider)} did not answer in time",
+                        retryable=True)
 
 
 def bad_response(provider: str) -> GatewayError:
+    # not retried: the provider did the (billed) work; a second call may not be idempotent
     return GatewayError("upstream_error", f"{_LABEL.get(provider, provider)} sent a malformed response")

@@ -21,7 +21,6 @@ from service.errors import GatewayError
 
 T = TypeVar("T")
 
-RETRYABLE_CODES = frozenset({"rate_limited", "provider_overloaded", "upstream_error", "upstream_timeout"})
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
 
@@ -62,7 +61,7 @@ async def call_with_retries(attempt: Callable[[float], Awaitable[T]], *, max_ret
         try:
             return await attempt(remaining)
         except GatewayError as err:
-            if err.code not in RETRYABLE_CODES or n >= max_retries:
+            if not err.retryable or n >= max_retries:
                 raise
             wait = backoff(n, err.retry_after)
             if loop.time() + wait >= deadline:

@@ -60,7 +60,7 @@ async def test_retries_retryable_codes_then_succeeds() -> None:
     async def attempt(remaining: float) -> str:
         calls.append(remaining)
         if len(calls) < 3:
-            raise GatewayError("provider_overloaded", "busy", retry_after="0.01")
+            raise GatewayError("provider_overloaded", "busy", retry_after="0.01", retryable=True)
         return "ok"
 
     deadline = asyncio.get_running_loop().time() + 5
@@ -88,7 +88,7 @@ async def test_gives_up_rather_than_sleep_past_the_deadline() -> None:
     async def attempt(remaining: float) -> None:
         nonlocal calls
         calls += 1
-        raise GatewayError("rate_limited", "slow down", retry_after="30")
+        raise GatewayError("rate_limited", "slow down", retry_after="30", retryable=True)
 
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -1,0 +1,84 @@
+"""Shared fixtures: provider emulators and the real gateway, all on loopback port 0.
+
+`gateway` is parametrized over the bridge's two transports: `inprocess` (the
+one-process default, bridge calling the core directly) and `grpc` (the service
+with gRPC only, and a separate bridge app reaching it over a real channel).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+
+from bridge.app import create_app, start_http
+from service.config import Settings
+from service.gateway import Gateway, start_gateway
+from tests.emulators import AnthropicEmulator, LlamaEmulator
+
+ANTHROPIC_KEY = "sk-ant-api03-server-side-test-key-0001"
+META_KEY = "LLM|1234567|server-side-test-key-0001"
+
+
+@pytest.fixture
+async def anthropic_emu() -> AsyncIterator[AnthropicEmulator]:
+    async with AnthropicEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+async def llama_emu() -> AsyncIterator[LlamaEmulator]:
+    async with LlamaEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def settings(anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator) -> Settings:
+    return Settings(
+        grpc_port=0,
+        http_port=0,
+        anthropic_api_key=ANTHROPIC_KEY,
+        meta_api_key=META_KEY,
+        anthropic_base_url=anthropic_emu.base_url,
+        meta_api_base_url=llama_emu.base_url,
+        upstream_timeout_s=5.0,
+        upstream_max_retries=2,
+        max_request_bytes=256 * 1024,
+        shutdown_grace_s=1.0,
+    )
+
+
+@dataclass
+class Running:
+    url: str  # REST base URL
+    grpc_target: str
+    transport: str
+    gateway: Gateway
+
+
+async def run_gateway(settings: Settings, transport: str) -> tuple[Running, list]:
+    if transport == "inprocess":
+        gw = await start_gateway(settings)
+        return Running(f"http://127.0.0.1:{gw.http_port}", f"127.0.0.1:{gw.grpc_port}", transport, gw), []
+    gw = await start_gateway(settings, http=False)
+    bridge_settings = dataclasses.replace(settings, service_addr=f"127.0.0.1:{gw.grpc_port}")
+    runner, port = await start_http(create_app(bridge_settings), "127.0.0.1", 0)
+    return Running(f"http://127.0.0.1:{port}", f"127.0.0.1:{gw.grpc_port}", transport, gw), [runner]
+
+
+@pytest.fixture(params=["inprocess", "grpc"])
+async def gateway(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Running]:
+    running, runners = await run_gateway(settings, request.param)
+    yield running
+    for runner in runners:
+        await runner.cleanup()
+    await running.gateway.stop(grace=0.5)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

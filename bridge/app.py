@@ -6,6 +6,7 @@ import time
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bridge import handlers
 from bridge.client import ChatClient, GrpcClient
@@ -26,7 +27,7 @@ def _request_id(request: web.Request) -> str:
 
 
 @web.middleware
-async def gateway_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id in and out, one canonical log line, and every error in our format."""
     started = time.perf_counter()
     request_id = _request_id(request)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 import structlog
-from aiohttp import web
 from ainative.chat.v1 import chat_pb2 as pb
+from aiohttp import web
 
 from bridge.state import CLIENT, CTX, MODEL, PROVIDER, USAGE
 from bridge.translate import completion_to_json, models_to_json, parse_chat_request, unknown_fields
@@ -37,7 +37,7 @@ async def read_json(request: web.Request) -> object:
 async def chat_completions(request: web.Request) -> web.Response:
     body = await read_json(request)
     req, stream, _include_usage = parse_chat_request(body)
-    extra = unknown_fields(body)  # body is a dict once parse_chat_request accepted it
+    extra = unknown_fields(body) if isinstance(body, dict) else []
     if extra:
         log.debug("unknown_fields_ignored", fields=extra)
     if stream:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from ainative.chat.v1 import chat_pb2 as pb
 from aiohttp import web
 
-from ainative.chat.v1 import chat_pb2 as pb
-
 from bridge.client import ChatClient
-from service.core import CallContext
 from service.config import Settings
+from service.core import CallContext
 
 SETTINGS = web.AppKey("settings", Settings)
 CLIENT = web.AppKey("client", ChatClient)

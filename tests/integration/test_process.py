@@ -33,8 +33,8 @@ class Proc:
         async for raw in self.proc.stdout:
             self.lines.append(raw.decode("utf-8", "replace"))
 
-    async def wait_for(self, event: str, timeout: float = 30.0) -> dict:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_for(self, event: str, within: float = 30.0) -> dict:
+        deadline = asyncio.get_running_loop().time() + within
         while asyncio.get_running_loop().time() < deadline:
             for line in self.lines:
                 if f'"{event}"' in line:

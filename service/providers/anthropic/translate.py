@@ -11,15 +11,15 @@ from typing import Any
 
 import orjson
 from ainative.chat.v1 import chat_pb2 as pb
-from service.structs import struct_to_dict
 
 from service.errors import invalid
+from service.structs import struct_to_dict
 
 R = pb.Role
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 # Total mapping (pitfall 12): an unknown or missing stop reason is a plain stop.
-FINISH_REASONS: dict[str, int] = {
+FINISH_REASONS: dict[str, pb.FinishReason] = {
     "end_turn": pb.FINISH_REASON_STOP,
     "stop_sequence": pb.FINISH_REASON_STOP,
     "pause_turn": pb.FINISH_REASON_STOP,
@@ -30,7 +30,7 @@ FINISH_REASONS: dict[str, int] = {
 }
 
 
-def finish_reason(stop_reason: str | None) -> int:
+def finish_reason(stop_reason: str | None) -> pb.FinishReason:
     return FINISH_REASONS.get(stop_reason or "", pb.FINISH_REASON_STOP)
 
 

@@ -10,12 +10,13 @@ from typing import Any
 
 import orjson
 from ainative.chat.v1 import chat_pb2 as pb
+
 from service.structs import struct_to_dict
 
 R = pb.Role
 _ROLE_NAMES = {R.ROLE_SYSTEM: "system", R.ROLE_DEVELOPER: "system", R.ROLE_USER: "user", R.ROLE_TOOL: "tool"}
 
-FINISH_REASONS: dict[str, int] = {
+FINISH_REASONS: dict[str, pb.FinishReason] = {
     "stop": pb.FINISH_REASON_STOP,
     "length": pb.FINISH_REASON_LENGTH,
     "tool_calls": pb.FINISH_REASON_TOOL_CALLS,
@@ -23,7 +24,7 @@ FINISH_REASONS: dict[str, int] = {
 }
 
 
-def finish_reason(stop_reason: str | None) -> int:
+def finish_reason(stop_reason: str | None) -> pb.FinishReason:
     return FINISH_REASONS.get(stop_reason or "", pb.FINISH_REASON_STOP)
 
 

@@ -64,6 +64,13 @@ ANTHROPIC_MODELS: dict[str, int] = {
     "claude-sonnet-4-6": 64000,
     "claude-opus-4-6": 128000,
     "claude-opus-4-7": 128000,
+    # newer ids from anthropic 2.14's ModelParam (output caps assumed)
+    "claude-opus-4-8": 128000,
+    "claude-mythos-preview": 128000,
+    "claude-sonnet-5": 64000,
+    "claude-opus-5": 128000,
+    "claude-fable-5": 64000,
+    "claude-mythos-5": 128000,
 }
 
 #: HTTP status -> Anthropic error.type (reference §1.7)
@@ -98,17 +105,42 @@ _STOP_MAP = {"max_tokens": "max_tokens", "stop_sequence": "stop_sequence"}
 
 _TOP_LEVEL = frozenset(
     {
-        "model", "max_tokens", "messages", "system", "temperature", "top_p", "top_k", "stop_sequences",
-        "stream", "metadata", "tools", "tool_choice", "thinking", "service_tier", "container",
-        "mcp_servers", "output_config", "context_management", "inference_geo", "cache_control",
+        "model",
+        "max_tokens",
+        "messages",
+        "system",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "stream",
+        "metadata",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "service_tier",
+        "container",
+        "mcp_servers",
+        "output_config",
+        "context_management",
+        "inference_geo",
+        "cache_control",
         "output_format",
     }
 )
 _USER_BLOCKS = frozenset({"text", "image", "document", "tool_result", "search_result"})
 _ASSISTANT_BLOCKS = frozenset(
     {
-        "text", "tool_use", "thinking", "redacted_thinking", "server_tool_use", "web_search_tool_result",
-        "web_fetch_tool_result", "code_execution_tool_result", "mcp_tool_use", "mcp_tool_result",
+        "text",
+        "tool_use",
+        "thinking",
+        "redacted_thinking",
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
         "container_upload",
     }
 )
@@ -201,10 +233,7 @@ class AnthropicEmulator(Emulator):
     def stream_error_event(self, fault: Fault) -> bytes:
         etype = fault.error_type or (ERROR_TYPES.get(fault.status) if fault.status else None) or "overloaded_error"
         message = fault.message or _DEFAULT_MESSAGES.get(etype, etype)
-        return sse(
-            "error",
-            {"type": "error", "error": {"type": etype, "message": message}, "request_id": random_id("req_011C", 20)},
-        )
+        return sse("error", {"type": "error", "error": {"type": etype, "message": message}})
 
     # ---- auth + validation -------------------------------------------------------------------------
 
@@ -337,8 +366,18 @@ class AnthropicEmulator(Emulator):
                 if schema.get("type") != "object":
                     raise _Invalid(f"tools.{i}.custom.input_schema.type: Input should be 'object'")
                 for key in tool:
-                    if key not in ("type", "name", "description", "input_schema", "cache_control", "strict",
-                                   "input_examples", "defer_loading", "allowed_callers", "eager_input_streaming"):
+                    if key not in (
+                        "type",
+                        "name",
+                        "description",
+                        "input_schema",
+                        "cache_control",
+                        "strict",
+                        "input_examples",
+                        "defer_loading",
+                        "allowed_callers",
+                        "eager_input_streaming",
+                    ):
                         raise _Invalid(f"tools.{i}.custom.{key}: Extra inputs are not permitted")
             elif not isinstance(name, str):
                 raise _Invalid(f"tools.{i}.name: Field required")
@@ -418,8 +457,8 @@ class AnthropicEmulator(Emulator):
                 btype = block.get("type")
                 if btype not in allowed:
                     raise _Invalid(
-                        f"messages.{i}.content.{j}.type: Input tag '{btype}' found using 'type' does not match "
-                        f"any of the expected tags for {role} messages"
+                        f"messages.{i}.content.{j}.type: Input tag '{btype}' found using 'type' does not "
+                        f"match any of the expected tags for {role} messages"
                     )
                 if btype == "text":
                     if not isinstance(block.get("text"), str):
@@ -524,9 +563,9 @@ class AnthropicEmulator(Emulator):
                 for j, block in enumerate(content):
                     if block.get("type") == "tool_result" and block["tool_use_id"] not in prev_ids:
                         raise _Invalid(
-                            f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
-                            f"{block['tool_use_id']}. Each `tool_result` block must have a corresponding "
-                            "`tool_use` block in the previous message."
+                            f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                            f"blocks: {block['tool_use_id']}. Each `tool_result` block must have a "
+                            "corresponding `tool_use` block in the previous message."
                         )
 
     @staticmethod
@@ -588,9 +627,7 @@ class AnthropicEmulator(Emulator):
             content = last["content"]
             if isinstance(content, list) and any(b.get("type") == "tool_result" for b in content):
                 last_kind = "tool_results"
-                tool_results = [
-                    _tool_result_text(b.get("content")) for b in content if b.get("type") == "tool_result"
-                ]
+                tool_results = [_tool_result_text(b.get("content")) for b in content if b.get("type") == "tool_result"]
             else:
                 last_kind = "user_text"
         last_user_text = ""
@@ -654,7 +691,10 @@ class AnthropicEmulator(Emulator):
             "stop_sequence": self._stop_sequence(stop_reason, body),
             "usage": self._usage(reply),
         }
-        return orjson.dumps(msg), {"content-type": "application/json", "request-id": random_id("req_011C", 20)}
+        return orjson.dumps(msg), {
+            "content-type": "application/json",
+            "request-id": random_id("req_011C", 20),
+        }
 
     def render_events(self, reply: Reply, body: dict[str, Any]) -> tuple[list[bytes], dict[str, str]]:
         start_usage = self._usage(reply)
@@ -683,7 +723,11 @@ class AnthropicEmulator(Emulator):
             events.append(
                 sse(
                     "content_block_start",
-                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                    {
+                        "type": "content_block_start",
+                        "index": 0,
+                        "content_block": {"type": "text", "text": ""},
+                    },
                 )
             )
             events.append(ping)
@@ -691,7 +735,11 @@ class AnthropicEmulator(Emulator):
                 events.append(
                     sse(
                         "content_block_delta",
-                        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": chunk}},
+                        {
+                            "type": "content_block_delta",
+                            "index": 0,
+                            "delta": {"type": "text_delta", "text": chunk},
+                        },
                     )
                 )
             events.append(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
@@ -733,7 +781,10 @@ class AnthropicEmulator(Emulator):
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": stop_reason, "stop_sequence": self._stop_sequence(stop_reason, body)},
+                    "delta": {
+                        "stop_reason": stop_reason,
+                        "stop_sequence": self._stop_sequence(stop_reason, body),
+                    },
                     "usage": delta_usage,
                 },
             )

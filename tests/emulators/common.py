@@ -293,6 +293,8 @@ class Emulator:
         self.host = host
         self.port = port
         self.requests: list[RecordedRequest] = []
+        #: set False for long benchmark runs so ``requests`` does not grow without bound
+        self.record_requests = True
         self.valid_keys: set[str] | None = None
         self.stream_delay: float = 0.0
         self.response_delay: float = 0.0
@@ -323,9 +325,7 @@ class Emulator:
         if self._runner is not None:
             return self
         self._stopping = False
-        runner = web.AppRunner(
-            self.make_app(), handler_cancellation=True, access_log=None, shutdown_timeout=0.5
-        )
+        runner = web.AppRunner(self.make_app(), handler_cancellation=True, access_log=None, shutdown_timeout=0.25)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -449,7 +449,8 @@ class Emulator:
             rec.json = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             rec.json = None
-        self.requests.append(rec)
+        if self.record_requests:
+            self.requests.append(rec)
         if self.response_delay:
             await asyncio.sleep(self.response_delay)
         resp = await self._answer(request, rec)
@@ -507,9 +508,7 @@ class Emulator:
         hdrs.update(fault.headers or {})
         return self.error_response(status, fault.error_type, fault.message, hdrs)
 
-    async def _drop_json(
-        self, request: web.Request, payload: bytes, hdrs: dict[str, str]
-    ) -> web.StreamResponse:
+    async def _drop_json(self, request: web.Request, payload: bytes, hdrs: dict[str, str]) -> web.StreamResponse:
         resp = web.StreamResponse(headers=hdrs)
         resp.content_length = len(payload)
         await resp.prepare(request)

@@ -32,10 +32,10 @@ EXAMPLE_4_TOOLS = [
 ]
 
 
-async def guide_post(gateway: Running, payload: dict, timeout: float = 60.0) -> httpx.Response:
+async def guide_post(gateway: Running, payload: dict, seconds: float = 60.0) -> httpx.Response:
     async with httpx.AsyncClient() as client:
         return await client.post(f"{gateway.url}/v1/chat/completions",
-                                 headers={"Content-Type": "application/json"}, json=payload, timeout=timeout)
+                                 headers={"Content-Type": "application/json"}, json=payload, timeout=seconds)
 
 
 async def test_quick_start_and_example_1(gateway: Running, llama_emu: LlamaEmulator) -> None:
@@ -66,7 +66,7 @@ async def test_tool_calling_requests_of_the_guide(
     result = (await guide_post(gateway, {
         "provider": "meta_llama", "model": "Llama-3.3-70B-Instruct",
         "messages": [{"role": "user", "content": "Do the task with the tools."}],
-        "tools": tools, "max_iterations": max_iterations, "temperature": 0.7}, timeout=120.0)).json()
+        "tools": tools, "max_iterations": max_iterations, "temperature": 0.7}, seconds=120.0)).json()
     assert result["iterations"] == 1
     assert result["total_tokens_used"] == result["usage"]["total_tokens"] > 0
     assert result["finish_reason"] == "tool_calls"

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import functools
 import sys
 
-from service.config import ConfigError, Settings
+from service.gateway import serve
+from service.runner import run
 
-
-def main() -> int:
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     parser.add_argument("--grpc-only", action="store_true", help="serve gRPC only, no REST bridge")
     args = parser.parse_args()
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    from service.gateway import serve
-    from service.logs import configure_logging
-
-    configure_logging(settings)
-    try:
-        import uvloop
-
-        uvloop.run(serve(settings, http=not args.grpc_only))
-    except ImportError:
-        asyncio.run(serve(settings, http=not args.grpc_only))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(functools.partial(serve, http=not args.grpc_only)))

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import structlog
 from aiohttp import web
@@ -15,6 +14,7 @@ from bridge.app import create_app, start_http
 from bridge.client import InProcessClient
 from service.config import Settings
 from service.core import ChatCore, build_providers
+from service.runner import wait_for_stop_signal
 from service.server import GrpcServer, start_grpc_server
 
 log = structlog.get_logger("service")
@@ -55,11 +55,7 @@ async def serve(settings: Settings, *, http: bool = True) -> None:
     gateway = await start_gateway(settings, http=http)
     log.info("gateway_started", grpc=f"{settings.bind_host}:{gateway.grpc_port}",
              http=f"{settings.bind_host}:{gateway.http_port}" if http else None)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await wait_for_stop_signal()
     log.info("gateway_stopping", grace_s=settings.shutdown_grace_s)
     await gateway.stop()
     log.info("gateway_stopped")

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from service.errors import GatewayError
+from service.providers.classify import timeout_error
 
 T = TypeVar("T")
 
@@ -50,14 +51,24 @@ def backoff(attempt: int, retry_after: str | None, rand: Callable[[], float] = r
     return min(0.5 * 2**attempt, 8.0) * (1 - 0.25 * rand())
 
 
-async def call_with_retries(attempt: Callable[[float], Awaitable[T]], *, max_retries: int, deadline: float) -> T:
-    """Run `attempt(timeout)` until it succeeds, fails for good, or time runs out."""
+async def call_with_retries(
+    attempt: Callable[[float], Awaitable[T]], *, max_retries: int, deadline: float, provider: str
+) -> T:
+    """Run `attempt(seconds_left)` until it succeeds, fails for good, or the deadline passes."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await _retry_loop(attempt, max_retries, deadline)
+    except TimeoutError:
+        raise timeout_error(provider) from None
+
+
+async def _retry_loop(attempt: Callable[[float], Awaitable[T]], max_retries: int, deadline: float) -> T:
     loop = asyncio.get_running_loop()
     n = 0
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
-            raise GatewayError("upstream_timeout", "The provider did not answer in time")
+            raise GatewayError("upstream_timeout", "The provider did not answer in time", retryable=True)
         try:
             return await attempt(remaining)
         except GatewayError as err:

@@ -64,7 +64,7 @@ async def test_retries_retryable_codes_then_succeeds() -> None:
         return "ok"
 
     deadline = asyncio.get_running_loop().time() + 5
-    assert await call_with_retries(attempt, max_retries=2, deadline=deadline) == "ok"
+    assert await call_with_retries(attempt, max_retries=2, deadline=deadline, provider="anthropic") == "ok"
     assert len(calls) == 3
 
 
@@ -78,7 +78,8 @@ async def test_never_retries_client_errors(code: str) -> None:
         raise GatewayError(code, "no")
 
     with pytest.raises(GatewayError):
-        await call_with_retries(attempt, max_retries=5, deadline=asyncio.get_running_loop().time() + 5)
+        await call_with_retries(attempt, max_retries=5, deadline=asyncio.get_running_loop().time() + 5,
+                                provider="anthropic")
     assert calls == 1
 
 
@@ -93,7 +94,7 @@ async def test_gives_up_rather_than_sleep_past_the_deadline() -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(GatewayError) as info:
-        await call_with_retries(attempt, max_retries=2, deadline=started + 1)
+        await call_with_retries(attempt, max_retries=2, deadline=started + 1, provider="anthropic")
     assert info.value.code == "rate_limited" and calls == 1 and loop.time() - started < 0.5
 
 

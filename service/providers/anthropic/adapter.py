@@ -8,8 +8,6 @@ pydantic models, and retries run in our deadline-aware loop (`max_retries=0`).
 
 from __future__ import annotations
 
-import asyncio
-
 import anthropic
 import httpx2
 import orjson
@@ -76,13 +74,9 @@ class AnthropicProvider:
             except (orjson.JSONDecodeError, AttributeError, TypeError):
                 raise classify.bad_response(NAME) from None
 
-        try:
-            async with asyncio.timeout_at(call.deadline):
-                return await call_with_retries(
-                    attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline
-                )
-        except TimeoutError:
-            raise classify.timeout_error(NAME) from None
+        return await call_with_retries(
+            attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline, provider=NAME
+        )
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -8,7 +8,6 @@ measurement). Retries run in the shared deadline-aware loop.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import aiohttp
@@ -78,13 +77,9 @@ class MetaLlamaProvider:
             except (orjson.JSONDecodeError, AttributeError, TypeError):
                 raise classify.bad_response(NAME) from None
 
-        try:
-            async with asyncio.timeout_at(call.deadline):
-                return await call_with_retries(
-                    attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline
-                )
-        except TimeoutError:
-            raise classify.timeout_error(NAME) from None
+        return await call_with_retries(
+            attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline, provider=NAME
+        )
 
     async def aclose(self) -> None:
         if self._session is not None:

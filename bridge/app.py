@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 from bridge import handlers
 from bridge.client import ChatClient, GrpcClient
 from bridge.errors import error_response, from_http_exception
-from bridge.state import CLIENT, CTX, MODEL, PROVIDER, SETTINGS, USAGE
+from bridge.state import CLIENT, CTX, MODEL, PROVIDER, SETTINGS, STREAM_ERROR, USAGE
 from service.config import Settings
 from service.core import CallContext, new_request_id
 from service.errors import GatewayError
@@ -43,7 +43,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception:
         log.exception("unhandled_error", request_id=request_id, path=request.path)
         response = error_response(GatewayError("internal_error", "Internal error"))
-    response.headers["X-Request-Id"] = request_id
+    if not response.prepared:  # a stream sent its headers already, request id included
+        response.headers["X-Request-Id"] = request_id
     if request.path.startswith("/v1/"):
         usage = request.get(USAGE)
         log.info(
@@ -52,6 +53,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
             provider=request.get(PROVIDER) or None, model=request.get(MODEL),
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
+            stream_error=request.get(STREAM_ERROR),
         )
     return response
 
@@ -81,7 +83,8 @@ def create_app(settings: Settings, client: ChatClient | None = None) -> web.Appl
 
 async def start_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve `app` on host:port (0 = any free port); returns the runner and bound port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # handler_cancellation: a client that goes away cancels its handler at once, and with it the upstream call
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()

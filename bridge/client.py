@@ -8,6 +8,7 @@ its own. Both raise `GatewayError`, so the bridge maps errors the same way.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 import grpc
@@ -23,6 +24,10 @@ from service.errors import from_rpc_status
 class ChatClient(Protocol):
     async def create(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> pb.ChatCompletion: ...
 
+    def stream(
+        self, req: pb.CreateChatCompletionRequest, ctx: CallContext, include_usage: bool
+    ) -> AsyncGenerator[pb.ChatCompletionChunk, None]: ...
+
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse: ...
 
     async def ready(self) -> bool: ...
@@ -36,6 +41,11 @@ class InProcessClient:
 
     async def create(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> pb.ChatCompletion:
         return await self._core.create(req, ctx)
+
+    def stream(
+        self, req: pb.CreateChatCompletionRequest, ctx: CallContext, include_usage: bool
+    ) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
+        return self._core.stream(req, ctx, include_usage)
 
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
         return self._core.list_models(req)
@@ -77,6 +87,20 @@ class GrpcClient:
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from None
         return resp.completion
+
+    async def stream(
+        self, req: pb.CreateChatCompletionRequest, ctx: CallContext, include_usage: bool
+    ) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
+        call = self._stub.StreamChatCompletion(
+            pb.StreamChatCompletionRequest(request=req, include_usage=include_usage), metadata=_metadata(ctx)
+        )
+        try:
+            async for resp in call:
+                yield resp.chunk
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from None
+        finally:
+            call.cancel()  # a no-op when finished; stops the service's upstream call when we stop early
 
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
         try:

@@ -7,9 +7,10 @@ import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 from aiohttp import web
 
-from bridge.state import CLIENT, CTX, MODEL, PROVIDER, USAGE
+from bridge import sse
+from bridge.state import CLIENT, CTX, MODEL, PROVIDER, STREAM_ERROR, USAGE
 from bridge.translate import completion_to_json, models_to_json, parse_chat_request, unknown_fields
-from service.errors import invalid
+from service.errors import GatewayError, invalid
 
 log = structlog.get_logger("bridge")
 JSON_TYPES = ("application/json",)
@@ -34,19 +35,48 @@ async def read_json(request: web.Request) -> object:
         raise invalid(f"The request body is not valid JSON: {exc}") from None
 
 
-async def chat_completions(request: web.Request) -> web.Response:
+async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    req, stream, _include_usage = parse_chat_request(body)
+    req, stream, include_usage = parse_chat_request(body)
     extra = unknown_fields(body) if isinstance(body, dict) else []
     if extra:
         log.debug("unknown_fields_ignored", fields=extra)
-    if stream:
-        raise invalid("Streaming is not available yet; send stream: false", "stream")
     request[PROVIDER], request[MODEL] = req.provider, req.model
+    if stream:
+        return await _stream(request, req, include_usage)
     completion = await request.app[CLIENT].create(req, request[CTX])
     request[PROVIDER] = completion.provider
     request[USAGE] = completion.usage
     return json_response(completion_to_json(completion))
+
+
+async def _stream(
+    request: web.Request, req: pb.CreateChatCompletionRequest, include_usage: bool
+) -> web.StreamResponse:
+    ctx = request[CTX]
+    chunks = request.app[CLIENT].stream(req, ctx, include_usage)
+    try:
+        # nothing is sent until the first chunk: an error before it is an ordinary error response
+        first = await anext(chunks)
+    except BaseException:
+        await chunks.aclose()
+        raise
+    response = sse.stream_response(ctx.request_id)
+    await response.prepare(request)
+    try:
+        await response.write(sse.chunk_event(first))
+        async for chunk in chunks:
+            if not chunk.choices:
+                request[USAGE] = chunk.usage
+            await response.write(sse.chunk_event(chunk))
+        await response.write(sse.DONE)
+    except GatewayError as err:
+        request[STREAM_ERROR] = err.code
+        await response.write(sse.error_event(err))
+    finally:
+        # on a client disconnect (write error or handler cancellation) this closes the upstream call
+        await chunks.aclose()
+    return response
 
 
 async def models(request: web.Request) -> web.Response:

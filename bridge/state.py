@@ -17,3 +17,4 @@ CTX = web.RequestKey("ctx", CallContext)
 PROVIDER = web.RequestKey("provider", str)
 MODEL = web.RequestKey("model", str)
 USAGE = web.RequestKey("usage", pb.Usage)
+STREAM_ERROR = web.RequestKey("stream_error", str)  # the code of an error sent as an SSE event

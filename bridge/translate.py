@@ -338,3 +338,45 @@ def models_to_json(resp: pb.ListModelsResponse) -> dict[str, Any]:
             for m in resp.models
         ],
     }
+
+
+def _delta_to_json(d: pb.Delta) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if d.role:
+        out["role"] = d.role
+    if d.HasField("content"):
+        out["content"] = d.content
+    if d.tool_calls:
+        calls = []
+        for t in d.tool_calls:
+            call: dict[str, Any] = {"index": t.index}
+            if t.id:
+                call["id"] = t.id
+                call["type"] = t.type or "function"
+            fn: dict[str, Any] = {"arguments": t.function.arguments}
+            if t.function.name:
+                fn["name"] = t.function.name
+            call["function"] = fn
+            calls.append(call)
+        out["tool_calls"] = calls
+    return out
+
+
+def chunk_to_json(c: pb.ChatCompletionChunk) -> dict[str, Any]:
+    """The OpenAI chat.completion.chunk object for `c` (reference §3.4)."""
+    out: dict[str, Any] = {
+        "id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.model,
+        "provider": c.provider,
+        "choices": [
+            {"index": ch.index, "delta": _delta_to_json(ch.delta),
+             "finish_reason": FINISH_REASONS[ch.finish_reason] if ch.finish_reason else None}
+            for ch in c.choices
+        ],
+    }
+    if not c.choices:  # the include_usage chunk
+        u = c.usage
+        out["usage"] = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                        "total_tokens": u.total_tokens}
+        out["iterations"] = c.iterations
+        out["total_tokens_used"] = c.total_tokens_used
+    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 
 from ainative.chat.v1 import chat_pb2 as pb
@@ -67,6 +67,24 @@ class ChatCore:
             deadline=self._deadline(ctx), request_id=ctx.request_id,
         )
         return provider, call
+
+    async def stream(
+        self, req: pb.CreateChatCompletionRequest, ctx: CallContext, include_usage: bool
+    ) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
+        """The call as chunks; errors before the first chunk mean nothing was sent."""
+        provider, call = self._prepare(req, ctx)
+        chunk_id, created, usage = "chatcmpl-" + uuid.uuid4().hex, int(time.time()), pb.Usage()
+        async for chunk in provider.stream(call):
+            if not chunk.choices:  # the adapter's closing usage chunk
+                usage = chunk.usage
+                continue
+            chunk.id, chunk.created, chunk.model, chunk.provider = chunk_id, created, req.model, provider.name
+            yield chunk
+        if include_usage:
+            yield pb.ChatCompletionChunk(
+                id=chunk_id, created=created, model=req.model, provider=provider.name, usage=usage,
+                iterations=1, total_tokens_used=usage.total_tokens,
+            )
 
     async def create(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> pb.ChatCompletion:
         provider, call = self._prepare(req, ctx)

@@ -8,7 +8,7 @@ logged and becomes INTERNAL without internals.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -61,6 +61,27 @@ def edge(method: Callable[[Any, Req, CallContext], Awaitable[Resp]]) -> Callable
     return wrapper
 
 
+def edge_stream(
+    method: Callable[[Any, Req, CallContext], AsyncIterator[Resp]],
+) -> Callable[..., AsyncIterator[Resp]]:
+    """`edge` for server-streaming methods: errors before or during the stream end it with a status."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> AsyncIterator[Resp]:
+        ctx = call_context(context)
+        await context.send_initial_metadata((("x-request-id", ctx.request_id),))
+        try:
+            async for item in method(self, request, ctx):
+                yield item
+        except GatewayError as err:
+            await abort(context, err)
+        except Exception:
+            log.exception("unhandled_error", request_id=ctx.request_id, rpc=method.__name__)
+            await abort(context, GatewayError("internal_error", "Internal error"))
+
+    return wrapper
+
+
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     def __init__(self, core: ChatCore):
         self._core = core
@@ -70,6 +91,13 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         self, request: pb.CreateChatCompletionRequest, ctx: CallContext
     ) -> pb.CreateChatCompletionResponse:
         return pb.CreateChatCompletionResponse(completion=await self._core.create(request, ctx))
+
+    @edge_stream
+    async def StreamChatCompletion(
+        self, request: pb.StreamChatCompletionRequest, ctx: CallContext
+    ) -> AsyncIterator[pb.StreamChatCompletionResponse]:
+        async for chunk in self._core.stream(request.request, ctx, request.include_usage):
+            yield pb.StreamChatCompletionResponse(chunk=chunk)
 
     @edge
     async def ListModels(self, request: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:

@@ -7,6 +7,7 @@ pool, and classifies every failure once into a `GatewayError`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,7 +31,8 @@ class UpstreamCall:
     model_id: str  # the provider's id for the model
     max_tokens: int
     api_key: str
-    deadline: float  # loop.time() by which the whole call, retries included, must end
+    # loop.time() by which the call must end (for streams: by which it must have started)
+    deadline: float
     request_id: str
 
 
@@ -40,6 +42,14 @@ class Provider(Protocol):
 
     async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
         """One model call; returns choices and usage (the core fills the rest)."""
+        ...
+
+    def stream(self, call: UpstreamCall) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
+        """The same call, streamed: chunks with choices, then one usage-only chunk.
+
+        Raises GatewayError before the first chunk if the call could not start
+        (retries happen only then), and mid-stream if it broke.
+        """
         ...
 
     async def aclose(self) -> None:

@@ -71,3 +71,29 @@ def timeout_error(provider: str) -> GatewayError:
 def bad_response(provider: str) -> GatewayError:
     # not retried: the provider did the (billed) work; a second call may not be idempotent
     return GatewayError("upstream_error", f"{_LABEL.get(provider, provider)} sent a malformed response")
+
+
+# Provider error types -> the HTTP status they stand for, for errors that arrive
+# inside a stream (after the 200), where there is no status to go by.
+ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402, "permission_error": 403,
+    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
+    "timeout_error": 504, "overloaded_error": 529,
+}
+
+
+def stream_error(provider: str, body: Any, *, model: str, api_key: str | None) -> GatewayError:
+    """An error event received mid-stream (Anthropic `event: error`, Llama API `event: error`)."""
+    err = body.get("error") if isinstance(body, dict) else None
+    status = 500
+    if isinstance(err, dict):
+        code = err.get("code")
+        if isinstance(code, int) and 400 <= code <= 599:
+            status = code
+        else:
+            status = ERROR_TYPE_STATUS.get(str(err.get("type")), 500)
+    return classify_status(provider, status, body, model=model, api_key=api_key)
+
+
+def dropped_stream(provider: str) -> GatewayError:
+    return GatewayError("upstream_error", f"The connection to {_LABEL.get(provider, provider)} dropped mid-stream")

@@ -13,6 +13,7 @@ import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import invalid
+from service.providers import chunks
 from service.structs import struct_to_dict
 
 R = pb.Role
@@ -235,3 +236,77 @@ def from_anthropic_response(body: dict[str, Any]) -> pb.ChatCompletion:
         choices=[pb.Choice(index=0, message=message, finish_reason=finish_reason(body.get("stop_reason")))],
         usage=_usage(body.get("usage") or {}),
     )
+
+
+class AnthropicStreamTranslator:
+    """State machine: Anthropic SSE events in, ChatCompletionChunks out (reference §4.4).
+
+    Tool-call indexes come from our own counter (text and tool blocks share the
+    Anthropic block index space, pitfall 3); usage is replaced, never added,
+    because message_delta counts are cumulative (pitfall 13).
+    """
+
+    __slots__ = ("_tool_of_block", "_args_seen", "_tool_count", "_usage", "_stop_reason", "_done", "error")
+
+    def __init__(self) -> None:
+        self._tool_of_block: dict[int, int] = {}  # Anthropic block index -> our tool-call index
+        self._args_seen: set[int] = set()
+        self._tool_count = 0
+        self._usage: dict[str, int] = {}
+        self._stop_reason: str | None = None
+        self._done = False
+        # an in-stream `error` event's body, for the adapter to classify
+        self.error: dict[str, Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def usage(self) -> pb.Usage:
+        return _usage(self._usage)
+
+    def feed(self, event: str | None, data: str) -> list[pb.ChatCompletionChunk]:
+        payload = orjson.loads(data)
+        kind = event or payload.get("type")
+        if kind == "content_block_delta":
+            delta = payload["delta"]
+            if delta.get("type") == "text_delta":
+                return [chunks.text_chunk(delta["text"])] if delta.get("text") else []
+            if delta.get("type") == "input_json_delta":
+                index = self._tool_of_block.get(payload["index"])
+                fragment = delta.get("partial_json") or ""
+                if index is None or not fragment:
+                    return []
+                self._args_seen.add(index)
+                return [chunks.tool_args_chunk(index, fragment)]
+            return []  # thinking, signature and citation deltas have no OpenAI equivalent
+        if kind == "content_block_start":
+            block = payload["content_block"]
+            if block.get("type") == "tool_use":
+                index = self._tool_count
+                self._tool_count += 1
+                self._tool_of_block[payload["index"]] = index
+                return [chunks.tool_start_chunk(index, block.get("id") or "", block.get("name") or "")]
+            if block.get("type") == "text" and block.get("text"):
+                return [chunks.text_chunk(block["text"])]
+            return []
+        if kind == "content_block_stop":
+            index = self._tool_of_block.get(payload.get("index", -1))
+            if index is not None and index not in self._args_seen:
+                self._args_seen.add(index)
+                return [chunks.tool_args_chunk(index, "{}")]  # pitfall 8: a no-argument call is "{}"
+            return []
+        if kind == "message_start":
+            self._usage.update({k: v for k, v in (payload["message"].get("usage") or {}).items()
+                                if isinstance(v, int)})
+            return [chunks.role_chunk()]
+        if kind == "message_delta":
+            self._stop_reason = (payload.get("delta") or {}).get("stop_reason") or self._stop_reason
+            self._usage.update({k: v for k, v in (payload.get("usage") or {}).items() if isinstance(v, int)})
+            return []
+        if kind == "message_stop":
+            self._done = True
+            return [chunks.finish_chunk(finish_reason(self._stop_reason))]
+        if kind == "error":
+            self.error = payload
+        return []  # ping, and event types newer than this code

@@ -9,16 +9,23 @@ measurement). Retries run in the shared deadline-aware loop.
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import aiohttp
 import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.config import Settings
-from service.providers import classify
+from service.providers import chunks, classify
 from service.providers.base import Capabilities, UpstreamCall
-from service.providers.meta_llama.translate import from_llama_response, to_llama_request
+from service.providers.meta_llama.translate import (
+    LlamaStreamTranslator,
+    from_llama_response,
+    to_llama_request,
+)
 from service.providers.retry import call_with_retries
+from service.providers.sse import SSEDecoder
 
 NAME = "meta_llama"
 
@@ -42,32 +49,42 @@ class MetaLlamaProvider:
             self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
         return self._session
 
-    async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
-        payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens))
+    async def _open(self, call: UpstreamCall, payload: bytes, stream: bool,
+                    limits: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        """Send one attempt and return the response once its status is a success."""
         headers = {
             "Authorization": f"Bearer {call.api_key}",
             "Content-Type": "application/json",
-            "Accept": "application/json",
+            # the Llama API answers stream:true without this Accept with a 400 (reference pitfall 19)
+            "Accept": "text/event-stream" if stream else "application/json",
         }
-        session = self._pool()
-        timeout_cap = self._settings.upstream_timeout_s
+        try:
+            resp = await self._pool().post(self._url, data=payload, headers=headers, timeout=limits)
+            if resp.status < 400:
+                return resp
+            async with resp:
+                raw = await resp.read()
+        except TimeoutError:
+            raise classify.timeout_error(NAME) from None
+        except aiohttp.ClientError:
+            raise classify.connection_error(NAME) from None
+        try:
+            body: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = raw
+        raise classify.classify_status(NAME, resp.status, body, model=call.request.model,
+                                       retry_after=resp.headers.get("Retry-After"), api_key=call.api_key)
+
+    async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
+        payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens))
+        cap = self._settings.upstream_timeout_s
 
         async def attempt(remaining: float) -> pb.ChatCompletion:
+            timeout = aiohttp.ClientTimeout(total=min(remaining, cap))
+            resp = await self._open(call, payload, False, timeout)
             try:
-                async with session.post(
-                    self._url, data=payload, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=min(remaining, timeout_cap)),
-                ) as resp:
+                async with resp:
                     raw = await resp.read()
-                    if resp.status >= 400:
-                        try:
-                            body = orjson.loads(raw)
-                        except orjson.JSONDecodeError:
-                            body = raw
-                        raise classify.classify_status(
-                            NAME, resp.status, body, model=call.request.model,
-                            retry_after=resp.headers.get("Retry-After"), api_key=call.api_key,
-                        )
             except TimeoutError:
                 raise classify.timeout_error(NAME) from None
             except aiohttp.ClientError:
@@ -80,6 +97,45 @@ class MetaLlamaProvider:
         return await call_with_retries(
             attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline, provider=NAME
         )
+
+    async def stream(self, call: UpstreamCall) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
+        payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens, stream=True))
+        cap = self._settings.upstream_timeout_s
+
+        async def attempt(remaining: float) -> aiohttp.ClientResponse:
+            # bound connecting and each read: an idle stream times out, a long one does not
+            seconds = min(remaining, cap)
+            return await self._open(call, payload, True, aiohttp.ClientTimeout(sock_connect=seconds, sock_read=seconds))
+
+        # retried only while opening: once a byte has gone to the client there is no going back
+        resp = await call_with_retries(
+            attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline, provider=NAME
+        )
+        decoder, translator = SSEDecoder(), LlamaStreamTranslator()
+        try:
+            async for raw in resp.content.iter_any():
+                for event, data in decoder.feed(raw):
+                    for chunk in translator.feed(event, data):
+                        yield chunk
+                    if translator.error is not None:
+                        raise classify.stream_error(NAME, translator.error, model=call.request.model,
+                                                    api_key=call.api_key)
+            for event, data in decoder.close():
+                for chunk in translator.feed(event, data):
+                    yield chunk
+        except TimeoutError:
+            raise classify.timeout_error(NAME) from None
+        except aiohttp.ClientError:
+            raise classify.dropped_stream(NAME) from None
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            raise classify.bad_response(NAME) from None
+        finally:
+            resp.close()  # close, not release: an unfinished stream must not go back to the pool
+        if translator.error is not None:
+            raise classify.stream_error(NAME, translator.error, model=call.request.model, api_key=call.api_key)
+        if not translator.done:
+            raise classify.dropped_stream(NAME)  # ended before the `complete` event
+        yield chunks.usage_chunk(translator.usage())
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
+from service.providers import chunks
 from service.structs import struct_to_dict
 
 R = pb.Role
@@ -155,3 +156,65 @@ def from_llama_response(body: dict[str, Any]) -> pb.ChatCompletion:
         choices=[pb.Choice(index=0, message=message, finish_reason=finish_reason(cm.get("stop_reason")))],
         usage=usage_from_metrics(body.get("metrics")),
     )
+
+
+class LlamaStreamTranslator:
+    """State machine: Llama API native stream events in, ChatCompletionChunks out (reference §2.5, §4.5).
+
+    Tool-call fragments carry no index: a fragment with a new `id` starts the
+    next call (our own counter), fragments without one continue the current call.
+    """
+
+    __slots__ = ("_tool_index", "_tool_id", "_usage", "_stop_reason", "_done", "_started", "error")
+
+    def __init__(self) -> None:
+        self._tool_index = -1
+        self._tool_id: str | None = None
+        self._usage = pb.Usage()
+        self._stop_reason: str | None = None
+        self._done = False
+        self._started = False
+        self.error: dict[str, Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def usage(self) -> pb.Usage:
+        return self._usage
+
+    def _delta(self, delta: dict[str, Any]) -> list[pb.ChatCompletionChunk]:
+        if delta.get("type") == "tool_call":
+            fn = delta.get("function") or {}
+            args = fn.get("arguments") or ""
+            call_id = delta.get("id")
+            if call_id and call_id != self._tool_id:
+                self._tool_index += 1
+                self._tool_id = call_id
+                return [chunks.tool_start_chunk(self._tool_index, call_id, fn.get("name") or "", args)]
+            if args and self._tool_index >= 0:
+                return [chunks.tool_args_chunk(self._tool_index, args)]
+            return []
+        text = delta.get("text")
+        return [chunks.text_chunk(text)] if text else []
+
+    def feed(self, event: str | None, data: str) -> list[pb.ChatCompletionChunk]:
+        payload = orjson.loads(data)
+        if event == "error" or "error" in payload:
+            self.error = payload
+            return []
+        ev = payload.get("event") or {}
+        kind = ev.get("event_type")
+        out: list[pb.ChatCompletionChunk] = []
+        if not self._started:
+            self._started = True
+            out.append(chunks.role_chunk())
+        if kind in ("start", "progress", "complete"):
+            out += self._delta(ev.get("delta") or {})
+        if kind == "complete":
+            self._stop_reason = ev.get("stop_reason") or self._stop_reason
+            self._done = True
+            out.append(chunks.finish_chunk(finish_reason(self._stop_reason)))
+        elif kind == "metrics":
+            self._usage = usage_from_metrics(ev.get("metrics"))
+        return out

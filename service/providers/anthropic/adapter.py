@@ -8,6 +8,7 @@ pydantic models, and retries run in our deadline-aware loop (`max_retries=0`).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -43,7 +44,11 @@ class AnthropicProvider:
             max_retries=0,
             timeout=settings.upstream_timeout_s,
             http_client=httpx2.AsyncClient(
-                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
+                transport=httpx2.AsyncHTTPTransport(
+                    limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
+                    # small stream events must not wait for Nagle's algorithm
+                    socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+                ),
                 timeout=settings.upstream_timeout_s,
             ),
         )

@@ -8,7 +8,6 @@ measurement). Retries run in the shared deadline-aware loop.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -43,9 +42,8 @@ class MetaLlamaProvider:
     def _pool(self) -> aiohttp.ClientSession:
         # created lazily: an aiohttp session belongs to the running event loop
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=1000, keepalive_timeout=60, socket_factory=_nodelay_socket
-            )
+            # aiohttp sets TCP_NODELAY on every connection it makes
+            connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=60)
             self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
         return self._session
 
@@ -142,11 +140,3 @@ class MetaLlamaProvider:
             await self._session.close()
             self._session = None
 
-
-def _nodelay_socket(addr_info: tuple) -> socket.socket:
-    family, type_, proto, _, _ = addr_info
-    sock = socket.socket(family=family, type=type_, proto=proto)
-    sock.setblocking(False)
-    if family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock

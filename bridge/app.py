@@ -76,6 +76,7 @@ def create_app(settings: Settings, client: ChatClient | None = None) -> web.Appl
     app.cleanup_ctx.append(client_ctx)
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_get("/v1/models", handlers.models)
+    app.router.add_get("/v1/tools", handlers.tools)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     return app

@@ -30,6 +30,8 @@ class ChatClient(Protocol):
 
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse: ...
 
+    async def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse: ...
+
     async def ready(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -49,6 +51,9 @@ class InProcessClient:
 
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
         return self._core.list_models(req)
+
+    async def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
+        return self._core.list_tools(req)
 
     async def ready(self) -> bool:
         return True
@@ -105,6 +110,12 @@ class GrpcClient:
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
         try:
             return await self._stub.ListModels(req, metadata=_metadata(ctx), timeout=10.0)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from None
+
+    async def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
+        try:
+            return await self._stub.ListTools(req, metadata=_metadata(ctx), timeout=10.0)
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from None
 

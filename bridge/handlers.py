@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bridge import sse
 from bridge.state import CLIENT, CTX, MODEL, PROVIDER, STREAM_ERROR, USAGE
-from bridge.translate import completion_to_json, models_to_json, parse_chat_request, unknown_fields
+from bridge.translate import completion_to_json, models_to_json, parse_chat_request, tools_to_json, unknown_fields
 from service.errors import GatewayError, invalid
 
 log = structlog.get_logger("bridge")
@@ -82,6 +82,14 @@ async def _stream(
 async def models(request: web.Request) -> web.Response:
     resp = await request.app[CLIENT].list_models(pb.ListModelsRequest(), request[CTX])
     return json_response(models_to_json(resp))
+
+
+async def tools(request: web.Request) -> web.Response:
+    """GET /v1/tools[?group=zerodb|agent][&names=a,b]"""
+    names = [n for raw in request.query.getall("names", []) for n in raw.split(",") if n]
+    req = pb.ListToolsRequest(group=request.query.get("group", ""), names=names)
+    resp = await request.app[CLIENT].list_tools(req, request[CTX])
+    return json_response(tools_to_json(resp))
 
 
 async def healthz(request: web.Request) -> web.Response:

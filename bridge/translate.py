@@ -12,7 +12,7 @@ from typing import Any
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import GatewayError, invalid
-from service.structs import dict_to_struct
+from service.structs import dict_to_struct, struct_to_dict
 
 ROLES = {
     "system": pb.ROLE_SYSTEM,
@@ -170,12 +170,20 @@ def _tool_schema_error(message: str, param: str) -> GatewayError:
 
 
 def parse_tool(obj: Any, i: int) -> pb.Tool:
+    """A full definition, or a catalog tool by name: "zerodb_query_table" / {"type": "catalog", "name": ...}."""
     param = f"tools[{i}]"
+    if isinstance(obj, str):
+        return pb.Tool(type="catalog", catalog_name=obj)
     if not isinstance(obj, dict):
-        raise _tool_schema_error(f"{param} must be an object", param)
+        raise _tool_schema_error(f"{param} must be an object or a catalog tool name", param)
     kind = obj.get("type", "function")
+    if kind == "catalog":
+        name = obj.get("name")
+        if not isinstance(name, str) or not name:
+            raise _tool_schema_error(f"{param}.name must name a catalog tool", f"{param}.name")
+        return pb.Tool(type="catalog", catalog_name=name)
     if kind != "function":
-        raise _tool_schema_error(f"{param}.type must be 'function'", f"{param}.type")
+        raise _tool_schema_error(f"{param}.type must be 'function' or 'catalog'", f"{param}.type")
     fn = obj.get("function")
     if not isinstance(fn, dict):
         raise _tool_schema_error(f"{param}.function must be an object", f"{param}.function")
@@ -380,3 +388,16 @@ def chunk_to_json(c: pb.ChatCompletionChunk) -> dict[str, Any]:
         out["iterations"] = c.iterations
         out["total_tokens_used"] = c.total_tokens_used
     return out
+
+
+def tools_to_json(resp: pb.ListToolsResponse) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {"type": "function",
+             "function": {"name": t.tool.function.name, "description": t.tool.function.description,
+                          "parameters": struct_to_dict(t.tool.function.parameters)},
+             "group": t.group}
+            for t in resp.tools
+        ],
+    }

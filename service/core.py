@@ -18,6 +18,7 @@ from service.config import KEY_VARIABLE, Settings
 from service.errors import GatewayError, invalid
 from service.models import list_models, resolve_model
 from service.providers.base import Provider, UpstreamCall
+from service.tools.catalog import ToolCatalog
 from service.validate import validate_request
 
 # Slack for retry back-off sleeps when no caller deadline bounds the call.
@@ -38,9 +39,10 @@ def new_request_id() -> str:
 
 
 class ChatCore:
-    def __init__(self, settings: Settings, providers: Mapping[str, Provider]):
+    def __init__(self, settings: Settings, providers: Mapping[str, Provider], catalog: ToolCatalog):
         self._settings = settings
         self._providers = providers
+        self._catalog = catalog
 
     def _deadline(self, ctx: CallContext) -> float:
         now = asyncio.get_running_loop().time()
@@ -53,6 +55,7 @@ class ChatCore:
         if not req.model:
             raise invalid("model is required", "model")
         spec = resolve_model(req.provider, req.model)
+        self._catalog.expand(req)
         max_tokens = validate_request(req, spec)
         provider = self._providers[spec.provider]
         key = ctx.provider_key or self._settings.provider_key(spec.provider)
@@ -99,6 +102,9 @@ class ChatCore:
 
     def list_models(self, req: pb.ListModelsRequest) -> pb.ListModelsResponse:
         return pb.ListModelsResponse(models=[m.to_proto() for m in list_models(req.provider)])
+
+    def list_tools(self, req: pb.ListToolsRequest) -> pb.ListToolsResponse:
+        return self._catalog.to_proto(self._catalog.select(req.group, tuple(req.names)))
 
     async def aclose(self) -> None:
         for provider in self._providers.values():

@@ -16,6 +16,7 @@ from service.config import Settings
 from service.core import ChatCore, build_providers
 from service.runner import wait_for_stop_signal
 from service.server import GrpcServer, start_grpc_server
+from service.tools.catalog import ToolCatalog
 
 log = structlog.get_logger("service")
 
@@ -41,7 +42,7 @@ class Gateway:
 
 
 async def start_gateway(settings: Settings, *, http: bool = True) -> Gateway:
-    core = ChatCore(settings, build_providers(settings))
+    core = ChatCore(settings, build_providers(settings), ToolCatalog.load())
     grpc_server = await start_grpc_server(core, settings.bind_host, settings.grpc_port)
     runner, http_port = None, None
     if http:

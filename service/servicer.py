@@ -102,3 +102,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     @edge
     async def ListModels(self, request: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
         return self._core.list_models(request)
+
+    @edge
+    async def ListTools(self, request: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
+        return self._core.list_tools(request)

@@ -6,15 +6,14 @@ client gets exactly the same 400s (with the same `param`) as a REST client.
 
 from __future__ import annotations
 
-import re
-
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import GatewayError, invalid
 from service.models import ModelSpec
+from service.structs import struct_to_dict
+from service.tools.schema import TOOL_NAME, schema_problem
 
 R = pb.Role
-TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_ITERATIONS = 25
 DEFAULT_MAX_ITERATIONS = 5
 
@@ -30,21 +29,14 @@ def validate_tools(req: pb.CreateChatCompletionRequest) -> None:
         if tool.type not in ("", "function"):
             raise _tool_schema_error(f"Tool {i} has type {tool.type!r}; only 'function' is supported",
                                      f"tools[{i}].type")
-        if not TOOL_NAME.match(name):
-            raise _tool_schema_error(
-                f"Tool name {name!r} must match ^[a-zA-Z0-9_-]{{1,64}}$", f"tools[{i}].function.name"
-            )
+        parameters = struct_to_dict(tool.function.parameters) if tool.function.HasField("parameters") else {}
+        problem = schema_problem(name, parameters)
+        if problem:
+            param = f"tools[{i}].function.name" if not TOOL_NAME.match(name) else f"tools[{i}].function.parameters"
+            raise _tool_schema_error(problem, param)
         if name in seen:
             raise _tool_schema_error(f"Tool name {name!r} is defined twice", f"tools[{i}].function.name")
         seen.add(name)
-        if tool.function.HasField("parameters"):
-            fields = tool.function.parameters.fields
-            kind = fields["type"].string_value if "type" in fields else "object"
-            if kind != "object":
-                raise _tool_schema_error(
-                    f"Tool {name!r}: parameters must be a JSON Schema of type object",
-                    f"tools[{i}].function.parameters",
-                )
     which = req.tool_choice.WhichOneof("choice")
     if which is None:
         return

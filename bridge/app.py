@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -10,11 +11,13 @@ from aiohttp.typedefs import Handler
 
 from bridge import handlers
 from bridge.client import ChatClient, GrpcClient
-from bridge.errors import error_response, from_http_exception
-from bridge.state import CLIENT, CTX, MODEL, PROVIDER, SETTINGS, STREAM_ERROR, USAGE
+from bridge.errors import error_response, from_http_exception, overhead_ms
+from bridge.state import CLIENT, CTX, SETTINGS, STARTED, STOPPING, STREAM_ERROR
+from service import metrics
 from service.config import Settings
-from service.core import CallContext, new_request_id
+from service.context import CallContext, new_request_id
 from service.errors import GatewayError
+from service.logs import log_request
 
 log = structlog.get_logger("bridge")
 
@@ -26,12 +29,23 @@ def _request_id(request: web.Request) -> str:
     return new_request_id()
 
 
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id in and out, one canonical log line, and every error in our format."""
+    """Request id in and out, the overhead header, metrics, one canonical log line, every error in our format."""
     started = time.perf_counter()
+    request[STARTED] = started
     request_id = _request_id(request)
-    request[CTX] = CallContext(request_id=request_id, provider_key=request.headers.get("X-Provider-Key") or None)
+    ctx = request[CTX] = CallContext(
+        request_id=request_id,
+        provider_key=request.headers.get("X-Provider-Key") or None,
+        authorization=request.headers.get("Authorization") or None,
+    )
+    metrics.IN_FLIGHT.labels("http").inc()
     try:
         response = await handler(request)
     except GatewayError as err:
@@ -43,18 +57,19 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception:
         log.exception("unhandled_error", request_id=request_id, path=request.path)
         response = error_response(GatewayError("internal_error", "Internal error"))
-    if not response.prepared:  # a stream sent its headers already, request id included
+    finally:
+        metrics.IN_FLIGHT.labels("http").dec()
+    elapsed = time.perf_counter() - started
+    if not response.prepared:  # a stream sent these with its headers
         response.headers["X-Request-Id"] = request_id
+        response.headers["X-Gateway-Overhead-Ms"] = overhead_ms(ctx, elapsed)
+    route = _route(request)
+    metrics.REQUESTS.labels("http", route, str(response.status)).inc()
+    metrics.REQUEST_LATENCY.labels("http", route).observe(elapsed)
     if request.path.startswith("/v1/"):
-        usage = request.get(USAGE)
-        log.info(
-            "request", request_id=request_id, method=request.method, path=request.path,
-            status=response.status, latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            provider=request.get(PROVIDER) or None, model=request.get(MODEL),
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            stream_error=request.get(STREAM_ERROR),
-        )
+        metrics.OVERHEAD.labels("http").observe(max(0.0, elapsed - ctx.stats.upstream_s))
+        log_request(log, ctx, transport="http", route=f"{request.method} {request.path}", status=response.status,
+                    latency_s=elapsed, stream_error=request.get(STREAM_ERROR))
     return response
 
 
@@ -62,6 +77,7 @@ def create_app(settings: Settings, client: ChatClient | None = None) -> web.Appl
     """The bridge app. Without `client`, it reaches the service over gRPC at SERVICE_ADDR."""
     app = web.Application(client_max_size=settings.max_request_bytes, middlewares=[gateway_middleware])
     app[SETTINGS] = settings
+    app[STOPPING] = asyncio.Event()
 
     async def client_ctx(app: web.Application):  # type: ignore[no-untyped-def]
         own = client is None
@@ -77,15 +93,23 @@ def create_app(settings: Settings, client: ChatClient | None = None) -> web.Appl
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_get("/v1/models", handlers.models)
     app.router.add_get("/v1/tools", handlers.tools)
+    app.router.add_get("/v1/usage", handlers.usage)
+    app.router.add_get("/metrics", handlers.prometheus_metrics)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     return app
 
 
-async def start_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve `app` on host:port (0 = any free port); returns the runner and bound port."""
+async def start_http(
+    app: web.Application, host: str, port: int, shutdown_timeout: float = 30.0
+) -> tuple[web.AppRunner, int]:
+    """Serve `app` on host:port (0 = any free port); returns the runner and bound port.
+
+    On cleanup, in-flight requests get `shutdown_timeout` seconds to finish.
+    """
     # handler_cancellation: a client that goes away cancels its handler at once, and with it the upstream call
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True,
+                           shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()

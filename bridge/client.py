@@ -17,7 +17,8 @@ from ainative.chat.v1 import chat_pb2_grpc
 from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.core import CallContext, ChatCore
+from service.context import CallContext
+from service.core import ChatCore
 from service.errors import from_rpc_status
 
 
@@ -31,6 +32,8 @@ class ChatClient(Protocol):
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse: ...
 
     async def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse: ...
+
+    async def usage(self, req: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse: ...
 
     async def ready(self) -> bool: ...
 
@@ -50,10 +53,13 @@ class InProcessClient:
         return self._core.stream(req, ctx, include_usage)
 
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
-        return self._core.list_models(req)
+        return self._core.list_models(req, ctx)
 
     async def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
-        return self._core.list_tools(req)
+        return self._core.list_tools(req, ctx)
+
+    async def usage(self, req: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse:
+        return await self._core.usage(req, ctx)
 
     async def ready(self) -> bool:
         return True
@@ -66,6 +72,8 @@ def _metadata(ctx: CallContext) -> tuple[tuple[str, str], ...]:
     meta: tuple[tuple[str, str], ...] = (("x-request-id", ctx.request_id),)
     if ctx.provider_key:
         meta += (("x-provider-key", ctx.provider_key),)
+    if ctx.authorization:
+        meta += (("authorization", ctx.authorization),)
     return meta
 
 
@@ -75,6 +83,12 @@ def _error(exc: grpc.aio.AioRpcError) -> Exception:
         if key == "grpc-status-details-bin" and isinstance(value, bytes):
             status = status_pb2.Status.FromString(value)
     return from_rpc_status(exc.code(), exc.details() or "", status)
+
+
+def _upstream_time(trailers: object, ctx: CallContext) -> None:
+    for key, value in trailers or ():  # type: ignore[attr-defined]
+        if key == "x-upstream-ms":
+            ctx.stats.upstream_s = float(value) / 1000
 
 
 class GrpcClient:
@@ -87,10 +101,13 @@ class GrpcClient:
         self._timeout = timeout
 
     async def create(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> pb.ChatCompletion:
+        call = self._stub.CreateChatCompletion(req, metadata=_metadata(ctx), timeout=self._timeout)
         try:
-            resp = await self._stub.CreateChatCompletion(req, metadata=_metadata(ctx), timeout=self._timeout)
+            resp = await call
         except grpc.aio.AioRpcError as exc:
+            _upstream_time(exc.trailing_metadata(), ctx)
             raise _error(exc) from None
+        _upstream_time(await call.trailing_metadata(), ctx)
         return resp.completion
 
     async def stream(
@@ -116,6 +133,12 @@ class GrpcClient:
     async def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
         try:
             return await self._stub.ListTools(req, metadata=_metadata(ctx), timeout=10.0)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from None
+
+    async def usage(self, req: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse:
+        try:
+            return await self._stub.GetUsage(req, metadata=_metadata(ctx), timeout=30.0)
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from None
 

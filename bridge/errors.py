@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from service.context import CallContext
 from service.errors import GatewayError
 
 
@@ -34,3 +35,8 @@ def from_http_exception(exc: web.HTTPException, request: web.Request, limit: int
     code, template = HTTP_EXCEPTION_CODES.get(exc.status, ("invalid_request", "{reason}"))
     message = template.format(path=request.path, method=request.method, limit=limit, reason=exc.reason)
     return GatewayError(code, message)
+
+
+def overhead_ms(ctx: CallContext, elapsed_s: float) -> str:
+    """X-Gateway-Overhead-Ms: what the gateway itself cost (total minus time waiting on the provider)."""
+    return f"{max(0.0, elapsed_s - ctx.stats.upstream_s) * 1000:.3f}"

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge import sse
-from bridge.state import CLIENT, CTX, MODEL, PROVIDER, STREAM_ERROR, USAGE
-from bridge.translate import completion_to_json, models_to_json, parse_chat_request, tools_to_json, unknown_fields
+from bridge.errors import overhead_ms
+from bridge.state import CLIENT, CTX, STARTED, STOPPING, STREAM_ERROR
+from bridge.translate import (
+    completion_to_json,
+    models_to_json,
+    parse_chat_request,
+    tools_to_json,
+    unknown_fields,
+    usage_to_json,
+)
 from service.errors import GatewayError, invalid
 
 log = structlog.get_logger("bridge")
@@ -41,12 +52,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     extra = unknown_fields(body) if isinstance(body, dict) else []
     if extra:
         log.debug("unknown_fields_ignored", fields=extra)
-    request[PROVIDER], request[MODEL] = req.provider, req.model
+    ctx = request[CTX]
+    ctx.stats.model = req.model
     if stream:
         return await _stream(request, req, include_usage)
-    completion = await request.app[CLIENT].create(req, request[CTX])
-    request[PROVIDER] = completion.provider
-    request[USAGE] = completion.usage
+    completion = await request.app[CLIENT].create(req, ctx)
+    # in-process the core filled these already; across gRPC the answer is where the bridge learns them
+    ctx.stats.provider, ctx.stats.usage, ctx.stats.iterations = (
+        completion.provider, completion.usage, completion.iterations)
     return json_response(completion_to_json(completion))
 
 
@@ -62,12 +75,13 @@ async def _stream(
         await chunks.aclose()
         raise
     response = sse.stream_response(ctx.request_id)
+    response.headers["X-Gateway-Overhead-Ms"] = overhead_ms(ctx, time.perf_counter() - request[STARTED])
     await response.prepare(request)
     try:
         await response.write(sse.chunk_event(first))
         async for chunk in chunks:
             if not chunk.choices:
-                request[USAGE] = chunk.usage
+                ctx.stats.usage = chunk.usage
             await response.write(sse.chunk_event(chunk))
         await response.write(sse.DONE)
     except GatewayError as err:
@@ -92,11 +106,22 @@ async def tools(request: web.Request) -> web.Response:
     return json_response(tools_to_json(resp))
 
 
+async def usage(request: web.Request) -> web.Response:
+    """GET /v1/usage[?from=YYYY-MM-DD][&to=YYYY-MM-DD]: the verified caller's own usage."""
+    req = pb.GetUsageRequest(from_date=request.query.get("from", ""), to_date=request.query.get("to", ""))
+    resp = await request.app[CLIENT].usage(req, request[CTX])
+    return json_response(usage_to_json(resp))
+
+
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if await request.app[CLIENT].ready():
+    if not request.app[STOPPING].is_set() and await request.app[CLIENT].ready():
         return json_response({"status": "ready"})
     return json_response({"status": "unavailable"}, status=503)

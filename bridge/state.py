@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from ainative.chat.v1 import chat_pb2 as pb
+import asyncio
+
 from aiohttp import web
 
 from bridge.client import ChatClient
 from service.config import Settings
-from service.core import CallContext
+from service.context import CallContext
 
 SETTINGS = web.AppKey("settings", Settings)
 CLIENT = web.AppKey("client", ChatClient)
-# request-scoped values: the CallContext set by the middleware, and what the
-# handler learned for the canonical log line
+STOPPING = web.AppKey("stopping", asyncio.Event)  # set on shutdown: /readyz turns 503
+# request-scoped values, set by the middleware and the handlers
 CTX = web.RequestKey("ctx", CallContext)
-PROVIDER = web.RequestKey("provider", str)
-MODEL = web.RequestKey("model", str)
-USAGE = web.RequestKey("usage", pb.Usage)
 STREAM_ERROR = web.RequestKey("stream_error", str)  # the code of an error sent as an SSE event
+STARTED = web.RequestKey("started", float)  # perf_counter() when the request arrived

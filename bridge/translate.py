@@ -401,3 +401,17 @@ def tools_to_json(resp: pb.ListToolsResponse) -> dict[str, Any]:
             for t in resp.tools
         ],
     }
+
+
+def _totals(t: pb.UsageTotals) -> dict[str, Any]:
+    return {"requests": t.requests, "prompt_tokens": t.prompt_tokens, "completion_tokens": t.completion_tokens,
+            "total_tokens": t.total_tokens, "cost_usd": t.cost_usd}
+
+
+def usage_to_json(r: pb.GetUsageResponse) -> dict[str, Any]:
+    return {
+        "object": "usage", "user": r.user, "from": r.from_date or None, "to": r.to_date or None,
+        "totals": _totals(r.totals),
+        "by_model": [{"model": m.model, "provider": m.provider, **_totals(m.totals)} for m in r.by_model],
+        "by_day": [{"date": d.date, **_totals(d.totals)} for d in r.by_day],
+    }

@@ -100,9 +100,17 @@ class Settings:
     upstream_max_retries: int = 2
     max_request_bytes: int = 10 * 1024 * 1024
     data_dir: str = "./data"
-    log_format: str = "json"
+    database_url: str | None = field(default=None, repr=False)
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key_file: str | None = None
+    jwt_jwks_file: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    require_auth: bool = False
+    log_format: str = "auto"  # JSON, or console output when stdout is a terminal
     log_level: str = "info"
     shutdown_grace_s: float = 30.0
+    usage_flush_interval_s: float = 0.5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -117,7 +125,30 @@ class Settings:
         service_addr = env.get("SERVICE_ADDR", "").strip() or f"127.0.0.1:{grpc_port}"
         if ":" not in service_addr:
             raise ConfigError(f"SERVICE_ADDR must be host:port, got {service_addr!r}")
+        jwt_secret = env.get("JWT_SECRET", "") or None
+        key_settings = [n for n in ("JWT_SECRET", "JWT_PUBLIC_KEY_FILE", "JWT_JWKS_FILE") if env.get(n, "").strip()]
+        if len(key_settings) > 1:
+            raise ConfigError(
+                f"set only one of JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE (got {', '.join(key_settings)})"
+            )
+        if jwt_secret is not None and len(jwt_secret.encode()) < 32:
+            raise ConfigError("JWT_SECRET must be at least 32 bytes (HS256 needs a key as long as its hash)")
+        for name in ("JWT_PUBLIC_KEY_FILE", "JWT_JWKS_FILE"):
+            path = env.get(name, "").strip()
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{name} must name a readable file, got {path!r}")
+        database_url = env.get("DATABASE_URL", "").strip() or None
+        if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("DATABASE_URL must be a postgresql:// URL")
         return cls(
+            database_url=database_url,
+            jwt_secret=jwt_secret,
+            jwt_public_key_file=env.get("JWT_PUBLIC_KEY_FILE", "").strip() or None,
+            jwt_jwks_file=env.get("JWT_JWKS_FILE", "").strip() or None,
+            jwt_issuer=env.get("JWT_ISSUER", "").strip() or None,
+            jwt_audience=env.get("JWT_AUDIENCE", "").strip() or None,
+            require_auth=_bool(env, "REQUIRE_AUTH", False),
+            usage_flush_interval_s=_float(env, "USAGE_FLUSH_INTERVAL_S", 0.5, 0.01, 5.0),
             grpc_port=grpc_port,
             http_port=_int(env, "HTTP_PORT", 8080, 0, 65535),
             bind_host=bind_host,
@@ -130,7 +161,7 @@ class Settings:
             upstream_max_retries=_int(env, "UPSTREAM_MAX_RETRIES", 2, 0, 10),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 10 * 1024 * 1024, 1024, 1 << 30),
             data_dir=env.get("DATA_DIR", "").strip() or "./data",
-            log_format=_choice(env, "LOG_FORMAT", "json", ("json", "console")),
+            log_format=_choice(env, "LOG_FORMAT", "auto", ("json", "console", "auto")),
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 30.0, 0.0, 3600.0),
         )

@@ -1,22 +1,28 @@
 """The gateway's logic, transport-free: protobuf in, protobuf out.
 
 Both edges call this: the gRPC servicer, and the REST bridge directly when it
-runs in the same process (no socket in between, SPEC §8).
+runs in the same process (no socket in between, SPEC §8). Every call is
+identified here (bearer JWT), and every call that reached a provider is
+written to the usage ledger here, whichever edge it came through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
 
 from ainative.chat.v1 import chat_pb2 as pb
 
+from service import metrics
+from service.auth import Authenticator
 from service.config import KEY_VARIABLE, Settings
+from service.context import CallContext
 from service.errors import GatewayError, invalid
-from service.models import list_models, resolve_model
+from service.ledger import Ledger, UsageRecord
+from service.models import ModelSpec, list_models, resolve_model
 from service.providers.base import Provider, UpstreamCall
 from service.tools.catalog import ToolCatalog
 from service.validate import validate_request
@@ -25,24 +31,31 @@ from service.validate import validate_request
 _BACKOFF_ALLOWANCE_S = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """What the edge learned about a call besides its request message."""
+def _day(value: str, param: str) -> str:
+    if not value:
+        return ""
+    try:
+        return dt.date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_day(param)
+    except ValueError:
+        return _bad_day(param)
 
-    request_id: str
-    provider_key: str | None = None  # the caller's own provider key (BYOK), this call only
-    timeout: float | None = None  # seconds left before the caller's deadline
 
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
+def _bad_day(param: str) -> str:
+    raise invalid(f"{param} must be a date as YYYY-MM-DD", param)
 
 
 class ChatCore:
-    def __init__(self, settings: Settings, providers: Mapping[str, Provider], catalog: ToolCatalog):
+    def __init__(self, settings: Settings, providers: Mapping[str, Provider], catalog: ToolCatalog,
+                 ledger: Ledger, auth: Authenticator):
         self._settings = settings
         self._providers = providers
         self._catalog = catalog
+        self._ledger = ledger
+        self._auth = auth
+
+    def identify(self, ctx: CallContext) -> str | None:
+        ctx.stats.user = self._auth.identify(ctx.authorization)
+        return ctx.stats.user
 
     def _deadline(self, ctx: CallContext) -> float:
         now = asyncio.get_running_loop().time()
@@ -51,10 +64,14 @@ class ChatCore:
         s = self._settings
         return now + s.upstream_timeout_s * (s.upstream_max_retries + 1) + _BACKOFF_ALLOWANCE_S
 
-    def _prepare(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> tuple[Provider, UpstreamCall]:
+    def _prepare(
+        self, req: pb.CreateChatCompletionRequest, ctx: CallContext
+    ) -> tuple[Provider, ModelSpec, UpstreamCall]:
+        self.identify(ctx)
         if not req.model:
             raise invalid("model is required", "model")
         spec = resolve_model(req.provider, req.model)
+        ctx.stats.provider, ctx.stats.model = spec.provider, req.model
         self._catalog.expand(req)
         max_tokens = validate_request(req, spec)
         provider = self._providers[spec.provider]
@@ -67,31 +84,41 @@ class ChatCore:
             )
         call = UpstreamCall(
             request=req, model_id=spec.provider_model_id, max_tokens=max_tokens, api_key=key,
-            deadline=self._deadline(ctx), request_id=ctx.request_id,
+            deadline=self._deadline(ctx), request_id=ctx.request_id, stats=ctx.stats,
         )
-        return provider, call
+        return provider, spec, call
 
-    async def stream(
-        self, req: pb.CreateChatCompletionRequest, ctx: CallContext, include_usage: bool
-    ) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
-        """The call as chunks; errors before the first chunk mean nothing was sent."""
-        provider, call = self._prepare(req, ctx)
-        chunk_id, created, usage = "chatcmpl-" + uuid.uuid4().hex, int(time.time()), pb.Usage()
-        async for chunk in provider.stream(call):
-            if not chunk.choices:  # the adapter's closing usage chunk
-                usage = chunk.usage
-                continue
-            chunk.id, chunk.created, chunk.model, chunk.provider = chunk_id, created, req.model, provider.name
-            yield chunk
-        if include_usage:
-            yield pb.ChatCompletionChunk(
-                id=chunk_id, created=created, model=req.model, provider=provider.name, usage=usage,
-                iterations=1, total_tokens_used=usage.total_tokens,
-            )
+    def _record(self, ctx: CallContext, spec: ModelSpec, started: float) -> None:
+        """One ledger record and the call metrics, for a call that went to the provider."""
+        s = ctx.stats
+        if not s.attempts:
+            return  # refused before any request left (e.g. a translation rule): nothing reached a provider
+        usage = s.usage or pb.Usage()
+        latency = time.perf_counter() - started
+        cost = (usage.prompt_tokens * spec.input_per_mtok + usage.completion_tokens * spec.output_per_mtok) / 1e6
+        self._ledger.record(UsageRecord(
+            request_id=ctx.request_id, user_id=s.user, provider=s.provider, model=s.model,
+            iterations=s.iterations, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens, cost_usd=cost, status=s.status, latency_ms=latency * 1000,
+            created_at=time.time(),
+        ))
+        metrics.observe_call(s.provider, s.model, s.status, latency, s.upstream_s, usage)
 
     async def create(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> pb.ChatCompletion:
-        provider, call = self._prepare(req, ctx)
-        completion = await provider.complete(call)
+        provider, spec, call = self._prepare(req, ctx)
+        started = time.perf_counter()
+        ctx.stats.iterations = 1
+        try:
+            completion = await provider.complete(call)
+            ctx.stats.usage = completion.usage
+        except GatewayError as err:
+            ctx.stats.status = err.code
+            raise
+        except asyncio.CancelledError:
+            ctx.stats.status = "cancelled"
+            raise
+        finally:
+            self._record(ctx, spec, started)
         completion.id = "chatcmpl-" + uuid.uuid4().hex
         completion.created = int(time.time())
         completion.model = req.model
@@ -100,10 +127,54 @@ class ChatCore:
         completion.total_tokens_used = completion.usage.total_tokens
         return completion
 
-    def list_models(self, req: pb.ListModelsRequest) -> pb.ListModelsResponse:
+    async def stream(
+        self, req: pb.CreateChatCompletionRequest, ctx: CallContext, include_usage: bool
+    ) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
+        """The call as chunks; errors before the first chunk mean nothing was sent."""
+        provider, spec, call = self._prepare(req, ctx)
+        started = time.perf_counter()
+        ctx.stats.iterations = 1
+        chunk_id, created, usage = "chatcmpl-" + uuid.uuid4().hex, int(time.time()), pb.Usage()
+        first = True
+        try:
+            async for chunk in provider.stream(call):
+                if not chunk.choices:  # the adapter's closing usage chunk
+                    usage = ctx.stats.usage = chunk.usage
+                    continue
+                if first:
+                    first = False
+                    metrics.STREAM_TTFT.labels(provider.name).observe(time.perf_counter() - started)
+                chunk.id, chunk.created, chunk.model, chunk.provider = chunk_id, created, req.model, provider.name
+                yield chunk
+        except GatewayError as err:
+            ctx.stats.status = err.code
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            ctx.stats.status = "cancelled"
+            raise
+        finally:
+            self._record(ctx, spec, started)
+        if include_usage:
+            yield pb.ChatCompletionChunk(
+                id=chunk_id, created=created, model=req.model, provider=provider.name, usage=usage,
+                iterations=1, total_tokens_used=usage.total_tokens,
+            )
+
+    async def usage(self, req: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse:
+        user = self.identify(ctx)
+        if user is None:
+            raise GatewayError("missing_token", "Usage is per user: send a valid bearer JWT")
+        from_day, to_day = _day(req.from_date, "from"), _day(req.to_date, "to")
+        if from_day and to_day and from_day > to_day:
+            raise invalid("from must not be after to", "from")
+        return await self._ledger.report(user, from_day, to_day)
+
+    def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
+        self.identify(ctx)
         return pb.ListModelsResponse(models=[m.to_proto() for m in list_models(req.provider)])
 
-    def list_tools(self, req: pb.ListToolsRequest) -> pb.ListToolsResponse:
+    def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
+        self.identify(ctx)
         return self._catalog.to_proto(self._catalog.select(req.group, tuple(req.names)))
 
     async def aclose(self) -> None:

@@ -12,8 +12,11 @@ from aiohttp import web
 
 from bridge.app import create_app, start_http
 from bridge.client import InProcessClient
+from bridge.state import STOPPING
+from service.auth import Authenticator
 from service.config import Settings
 from service.core import ChatCore, build_providers
+from service.ledger import Ledger, open_ledger
 from service.runner import wait_for_stop_signal
 from service.server import GrpcServer, start_grpc_server
 from service.tools.catalog import ToolCatalog
@@ -22,33 +25,41 @@ log = structlog.get_logger("service")
 
 
 class Gateway:
-    def __init__(self, settings: Settings, core: ChatCore, grpc_server: GrpcServer,
+    def __init__(self, settings: Settings, core: ChatCore, ledger: Ledger, grpc_server: GrpcServer,
                  runner: web.AppRunner | None, http_port: int | None):
         self.settings = settings
         self.core = core
+        self.ledger = ledger
         self.grpc = grpc_server
         self.runner = runner
         self.grpc_port = grpc_server.port
         self.http_port = http_port
 
     async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: not ready, no new connections, in-flight calls and streams get `grace`
+        seconds to finish (then are cancelled), then the usage ledger is flushed."""
         grace = self.settings.shutdown_grace_s if grace is None else grace
         await self.grpc.set_serving(False)
         stops = [self.grpc.stop(grace)]
         if self.runner is not None:
+            self.runner.app[STOPPING].set()
             stops.append(self.runner.cleanup())
         await asyncio.gather(*stops)
         await self.core.aclose()
+        await self.ledger.close()
 
 
 async def start_gateway(settings: Settings, *, http: bool = True) -> Gateway:
-    core = ChatCore(settings, build_providers(settings), ToolCatalog.load())
+    ledger = open_ledger(settings)
+    await ledger.start()
+    core = ChatCore(settings, build_providers(settings), ToolCatalog.load(), ledger, Authenticator(settings))
     grpc_server = await start_grpc_server(core, settings.bind_host, settings.grpc_port)
     runner, http_port = None, None
     if http:
         app = create_app(settings, InProcessClient(core))
-        runner, http_port = await start_http(app, settings.bind_host, settings.http_port)
-    return Gateway(settings, core, grpc_server, runner, http_port)
+        runner, http_port = await start_http(app, settings.bind_host, settings.http_port,
+                                             shutdown_timeout=settings.shutdown_grace_s)
+    return Gateway(settings, core, ledger, grpc_server, runner, http_port)
 
 
 async def serve(settings: Settings, *, http: bool = True) -> None:

@@ -1,13 +1,28 @@
-"""structlog set-up: JSON lines by default, console on request; stdlib logs routed through it."""
+"""structlog set-up: JSON lines by default, console on a TTY; stdlib logs routed through it.
+
+One canonical line per request (`log_request`), and a last-chance redaction
+processor that cuts anything key-shaped out of every value before it is written.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 from service.config import Settings
+from service.context import CallContext
+from service.errors import scrub
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = scrub(value)
+    return event
 
 
 def configure_logging(settings: Settings) -> None:
@@ -17,24 +32,44 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    if settings.log_format == "console":
+    console = settings.log_format == "console" or (settings.log_format == "auto" and sys.stdout.isatty())
+    if console:
         renderer: structlog.types.Processor = structlog.dev.ConsoleRenderer()
     else:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[*shared, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.WriteLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
-    # grpc, aiohttp and the SDKs log through the stdlib: same format, same stream
+    # grpc, aiohttp and the SDKs log through the stdlib: same format, same stream, same redaction
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[
-        structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer
-    ], foreign_pre_chain=shared))
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
+        foreign_pre_chain=shared,
+    ))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(max(level, logging.INFO) if level == logging.DEBUG else level)
-    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "anthropic", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    root.setLevel(level)
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "anthropic", "aiohttp.access", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def log_request(logger: Any, ctx: CallContext, *, transport: str, route: str, status: Any, latency_s: float,
+                **extra: Any) -> None:
+    """The one line per request: who, what, how it went, and where the time went."""
+    s = ctx.stats
+    usage = s.usage
+    logger.info(
+        "request", request_id=ctx.request_id, transport=transport, route=route, status=status,
+        user=s.user, provider=s.provider or None, model=s.model or None,
+        latency_ms=round(latency_s * 1000, 3), upstream_ms=round(s.upstream_s * 1000, 3),
+        upstream_attempts=s.attempts, upstream_request_id=s.upstream_request_id or None,
+        iterations=s.iterations or None,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        total_tokens=usage.total_tokens if usage else None,
+        error=s.status if s.status != "ok" else None, **extra,
+    )

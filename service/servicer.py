@@ -7,7 +7,9 @@ logged and becomes INTERNAL without internals.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -16,8 +18,11 @@ import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 from ainative.chat.v1 import chat_pb2_grpc
 
-from service.core import CallContext, ChatCore, new_request_id
+from service import metrics
+from service.context import CallContext, new_request_id
+from service.core import ChatCore
 from service.errors import GatewayError, to_rpc_status
+from service.logs import log_request
 
 log = structlog.get_logger("service")
 Req = TypeVar("Req")
@@ -31,7 +36,23 @@ def call_context(context: grpc.aio.ServicerContext) -> CallContext:
         request_id=request_id[:128],
         provider_key=meta.get("x-provider-key") or None,
         timeout=context.time_remaining(),
+        authorization=meta.get("authorization") or None,
     )
+
+
+def finish(context: grpc.aio.ServicerContext, ctx: CallContext, rpc: str, started: float, status: str) -> None:
+    """The canonical log line, metrics and overhead trailer of one RPC."""
+    elapsed = time.perf_counter() - started
+    s = ctx.stats
+    overhead = max(0.0, elapsed - s.upstream_s)
+    context.set_trailing_metadata((
+        ("x-gateway-overhead-ms", f"{overhead * 1000:.3f}"),
+        ("x-upstream-ms", f"{s.upstream_s * 1000:.3f}"),  # lets a separate bridge compute its own overhead
+    ))
+    metrics.REQUESTS.labels("grpc", rpc, status).inc()
+    metrics.REQUEST_LATENCY.labels("grpc", rpc).observe(elapsed)
+    metrics.OVERHEAD.labels("grpc").observe(overhead)
+    log_request(log, ctx, transport="grpc", route=rpc, status=status, latency_s=elapsed)
 
 
 async def abort(context: grpc.aio.ServicerContext, err: GatewayError) -> None:
@@ -47,15 +68,26 @@ def edge(method: Callable[[Any, Req, CallContext], Awaitable[Resp]]) -> Callable
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        started = time.perf_counter()
         ctx = call_context(context)
         await context.send_initial_metadata((("x-request-id", ctx.request_id),))
+        status = "OK"
+        metrics.IN_FLIGHT.labels("grpc").inc()
         try:
             return await method(self, request, ctx)
         except GatewayError as err:
+            status = err.code
             await abort(context, err)
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
         except Exception:
+            status = "internal_error"
             log.exception("unhandled_error", request_id=ctx.request_id, rpc=method.__name__)
             await abort(context, GatewayError("internal_error", "Internal error"))
+        finally:
+            metrics.IN_FLIGHT.labels("grpc").dec()
+            finish(context, ctx, method.__name__, started, status)
         raise AssertionError("unreachable")  # context.abort always raises
 
     return wrapper
@@ -68,16 +100,27 @@ def edge_stream(
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> AsyncIterator[Resp]:
+        started = time.perf_counter()
         ctx = call_context(context)
         await context.send_initial_metadata((("x-request-id", ctx.request_id),))
+        status = "OK"
+        metrics.IN_FLIGHT.labels("grpc").inc()
         try:
             async for item in method(self, request, ctx):
                 yield item
         except GatewayError as err:
+            status = err.code
             await abort(context, err)
+        except (asyncio.CancelledError, GeneratorExit):
+            status = "cancelled"
+            raise
         except Exception:
+            status = "internal_error"
             log.exception("unhandled_error", request_id=ctx.request_id, rpc=method.__name__)
             await abort(context, GatewayError("internal_error", "Internal error"))
+        finally:
+            metrics.IN_FLIGHT.labels("grpc").dec()
+            finish(context, ctx, method.__name__, started, status)
 
     return wrapper
 
@@ -101,8 +144,12 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
     @edge
     async def ListModels(self, request: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
-        return self._core.list_models(request)
+        return self._core.list_models(request, ctx)
 
     @edge
     async def ListTools(self, request: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
-        return self._core.list_tools(request)
+        return self._core.list_tools(request, ctx)
+
+    @edge
+    async def GetUsage(self, request: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse:
+        return await self._core.usage(request, ctx)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -36,8 +37,10 @@ async def llama_emu() -> AsyncIterator[LlamaEmulator]:
 
 
 @pytest.fixture
-def settings(anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator) -> Settings:
+def settings(anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator, tmp_path: Path) -> Settings:
     return Settings(
+        data_dir=str(tmp_path / "data"),
+        usage_flush_interval_s=0.05,
         grpc_port=0,
         http_port=0,
         anthropic_api_key=ANTHROPIC_KEY,

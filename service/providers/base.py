@@ -7,11 +7,14 @@ pool, and classifies every failure once into a `GatewayError`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from ainative.chat.v1 import chat_pb2 as pb
+
+from service.context import CallStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,7 @@ class UpstreamCall:
     # loop.time() by which the call must end (for streams: by which it must have started)
     deadline: float
     request_id: str
+    stats: CallStats  # the adapter adds its attempts, upstream time and the provider's request id
 
 
 class Provider(Protocol):
@@ -55,3 +59,17 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release the connection pool."""
         ...
+
+
+async def timed(source: AsyncIterator[bytes], stats: CallStats) -> AsyncGenerator[bytes, None]:
+    """Yield from `source`, adding the time spent waiting on it to `stats.upstream_s`."""
+    iterator = aiter(source)
+    while True:
+        started = time.perf_counter()
+        try:
+            item = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        finally:
+            stats.upstream_s += time.perf_counter() - started
+        yield item

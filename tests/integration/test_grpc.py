@@ -148,5 +148,5 @@ async def test_health_and_reflection(channel: grpc.aio.Channel, service: Gateway
 
     services, methods, has_field = await asyncio.to_thread(reflect)
     assert {"ainative.chat.v1.ChatService", "grpc.health.v1.Health"} <= services
-    assert methods == {"CreateChatCompletion", "StreamChatCompletion", "ListModels", "ListTools"}
+    assert methods == {"CreateChatCompletion", "StreamChatCompletion", "ListModels", "ListTools", "GetUsage"}
     assert has_field

@@ -9,6 +9,7 @@ pydantic models, and retries run in our deadline-aware loop (`max_retries=0`).
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -24,7 +25,7 @@ from service.providers.anthropic.translate import (
     from_anthropic_response,
     to_anthropic_request,
 )
-from service.providers.base import Capabilities, UpstreamCall
+from service.providers.base import Capabilities, UpstreamCall, timed
 from service.providers.retry import call_with_retries
 from service.providers.sse import SSEDecoder
 
@@ -66,11 +67,16 @@ class AnthropicProvider:
         if stream:
             # what the SDK's with_streaming_response sets: hand back the unread response
             options["headers"] = {"X-Stainless-Raw-Response": "stream", "Accept": "text/event-stream"}
+        call.stats.attempts += 1
+        started = time.perf_counter()
         try:
-            return await self._client_for(call.api_key).post(
+            response = await self._client_for(call.api_key).post(
                 "/v1/messages", cast_to=httpx2.Response, body=body, options=options,  # type: ignore[call-overload]
             )
+            call.stats.upstream_request_id = response.headers.get("request-id", "")
+            return response
         except anthropic.APIStatusError as exc:
+            call.stats.upstream_request_id = exc.response.headers.get("request-id", "")
             raise classify.classify_status(
                 NAME, exc.status_code, exc.body if exc.body is not None else exc.response.content,
                 model=call.request.model, retry_after=exc.response.headers.get("retry-after"),
@@ -80,6 +86,8 @@ class AnthropicProvider:
             raise classify.timeout_error(NAME) from None
         except anthropic.APIConnectionError:
             raise classify.connection_error(NAME) from None
+        finally:
+            call.stats.upstream_s += time.perf_counter() - started
 
     async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
         body = to_anthropic_request(call.request, call.model_id, call.max_tokens)
@@ -110,7 +118,7 @@ class AnthropicProvider:
         )
         decoder, translator = SSEDecoder(), AnthropicStreamTranslator()
         try:
-            async for raw in response.aiter_raw():
+            async for raw in timed(response.aiter_raw(), call.stats):
                 for event, data in decoder.feed(raw):
                     for chunk in translator.feed(event, data):
                         yield chunk

@@ -8,6 +8,7 @@ measurement). Retries run in the shared deadline-aware loop.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -17,7 +18,7 @@ from ainative.chat.v1 import chat_pb2 as pb
 
 from service.config import Settings
 from service.providers import chunks, classify
-from service.providers.base import Capabilities, UpstreamCall
+from service.providers.base import Capabilities, UpstreamCall, timed
 from service.providers.meta_llama.translate import (
     LlamaStreamTranslator,
     from_llama_response,
@@ -56,8 +57,11 @@ class MetaLlamaProvider:
             # the Llama API answers stream:true without this Accept with a 400 (reference pitfall 19)
             "Accept": "text/event-stream" if stream else "application/json",
         }
+        call.stats.attempts += 1
+        started = time.perf_counter()
         try:
             resp = await self._pool().post(self._url, data=payload, headers=headers, timeout=limits)
+            call.stats.upstream_request_id = resp.headers.get("x-request-id", "")
             if resp.status < 400:
                 return resp
             async with resp:
@@ -66,6 +70,8 @@ class MetaLlamaProvider:
             raise classify.timeout_error(NAME) from None
         except aiohttp.ClientError:
             raise classify.connection_error(NAME) from None
+        finally:
+            call.stats.upstream_s += time.perf_counter() - started
         try:
             body: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -80,6 +86,7 @@ class MetaLlamaProvider:
         async def attempt(remaining: float) -> pb.ChatCompletion:
             timeout = aiohttp.ClientTimeout(total=min(remaining, cap))
             resp = await self._open(call, payload, False, timeout)
+            started = time.perf_counter()
             try:
                 async with resp:
                     raw = await resp.read()
@@ -87,6 +94,8 @@ class MetaLlamaProvider:
                 raise classify.timeout_error(NAME) from None
             except aiohttp.ClientError:
                 raise classify.connection_error(NAME) from None
+            finally:
+                call.stats.upstream_s += time.perf_counter() - started
             try:
                 return from_llama_response(orjson.loads(raw))
             except (orjson.JSONDecodeError, AttributeError, TypeError):
@@ -111,7 +120,7 @@ class MetaLlamaProvider:
         )
         decoder, translator = SSEDecoder(), LlamaStreamTranslator()
         try:
-            async for raw in resp.content.iter_any():
+            async for raw in timed(resp.content.iter_any(), call.stats):
                 for event, data in decoder.feed(raw):
                     for chunk in translator.feed(event, data):
                         yield chunk

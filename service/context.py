@@ -1,0 +1,38 @@
+"""Per-call context shared by the edges, the core and the adapters."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from ainative.chat.v1 import chat_pb2 as pb
+
+
+@dataclass(slots=True)
+class CallStats:
+    """What a call did, filled in as it goes; read by the edges for logs, metrics and headers."""
+
+    user: str | None = None
+    provider: str = ""
+    model: str = ""
+    usage: pb.Usage | None = None
+    iterations: int = 0
+    upstream_s: float = 0.0  # time spent waiting on the provider
+    upstream_request_id: str = ""
+    attempts: int = 0  # requests sent to the provider, retries included
+    status: str = "ok"  # or the error code
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What the edge learned about a call besides its request message."""
+
+    request_id: str
+    provider_key: str | None = None  # the caller's own provider key (BYOK), this call only
+    timeout: float | None = None  # seconds left before the caller's deadline
+    authorization: str | None = None  # the raw Authorization value ("Bearer <jwt>")
+    stats: CallStats = field(default_factory=CallStats)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,38 @@
+"""Prometheus metrics, served at GET /metrics.
+
+Module-level like every prometheus_client user: the registry is process-wide by design.
+"""
+
+from __future__ import annotations
+
+from ainative.chat.v1 import chat_pb2 as pb
+from prometheus_client import Counter, Gauge, Histogram
+
+_FAST = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+_SLOW = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+REQUESTS = Counter("gateway_requests_total", "HTTP/gRPC requests served", ["transport", "route", "status"])
+IN_FLIGHT = Gauge("gateway_in_flight_requests", "Requests being served", ["transport"])
+REQUEST_LATENCY = Histogram("gateway_request_duration_seconds", "Time to serve a request", ["transport", "route"],
+                            buckets=_SLOW)
+OVERHEAD = Histogram("gateway_overhead_seconds", "Request time not spent waiting on the provider", ["transport"],
+                     buckets=_FAST)
+CALLS = Counter("gateway_model_calls_total", "Model calls sent to a provider", ["provider", "model", "status"])
+CALL_LATENCY = Histogram("gateway_model_call_duration_seconds", "Model call time, retries included",
+                         ["provider"], buckets=_SLOW)
+UPSTREAM_LATENCY = Histogram("gateway_upstream_duration_seconds", "Time spent waiting on the provider",
+                             ["provider"], buckets=_SLOW)
+TOKENS = Counter("gateway_tokens_total", "Tokens by kind", ["provider", "model", "kind"])
+STREAM_TTFT = Histogram("gateway_stream_time_to_first_token_seconds", "Time to the first streamed chunk",
+                        ["provider"], buckets=_SLOW)
+
+
+def observe_call(provider: str, model: str, status: str, latency_s: float, upstream_s: float,
+                 usage: pb.Usage) -> None:
+    CALLS.labels(provider, model, status).inc()
+    CALL_LATENCY.labels(provider).observe(latency_s)
+    UPSTREAM_LATENCY.labels(provider).observe(upstream_s)
+    if usage.prompt_tokens:
+        TOKENS.labels(provider, model, "prompt").inc(usage.prompt_tokens)
+    if usage.completion_tokens:
+        TOKENS.labels(provider, model, "completion").inc(usage.completion_tokens)

@@ -8,17 +8,20 @@ with gRPC only, and a separate bridge app reaching it over a real channel).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from bridge.app import create_app, start_http
 from service.config import Settings
 from service.gateway import Gateway, start_gateway
 from tests.emulators import AnthropicEmulator, LlamaEmulator
+from tests.support.postgres import PostgresServer, start_postgres
 
 ANTHROPIC_KEY = "sk-ant-api03-server-side-test-key-0001"
 META_KEY = "LLM|1234567|server-side-test-key-0001"
@@ -79,6 +82,29 @@ async def gateway(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
     for runner in runners:
         await runner.cleanup()
     await running.gateway.stop(grace=0.5)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+async def fresh_database(server: PostgresServer) -> str:
+    """The DSN of a new, empty database on `server`."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server.dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return server.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+async def postgres_dsn(postgres_server: PostgresServer) -> str:
+    return await fresh_database(postgres_server)
 
 
 @pytest.fixture

@@ -165,3 +165,71 @@ async def test_bad_configuration_stops_start_up_with_a_clear_message(env: dict[s
     await proc._reader
     assert code == 2
     assert f"configuration error: {message}" in proc.output
+
+
+JWT_SECRET = "process-test-secret-long-enough-0123456789abcdef"
+
+
+def alice_headers(sub: str = "alice") -> dict[str, str]:
+    import time
+
+    import jwt
+
+    return {"Authorization": "Bearer " + jwt.encode({"sub": sub, "exp": int(time.time()) + 300}, JWT_SECRET,
+                                                    algorithm="HS256")}
+
+
+async def test_sigterm_mid_request_finishes_it_and_keeps_its_usage(
+    emulator_env: dict[str, str], anthropic_emu: AnthropicEmulator, tmp_path: Path
+) -> None:
+    env = {**emulator_env, "JWT_SECRET": JWT_SECRET, "DATA_DIR": str(tmp_path / "data"), "SHUTDOWN_GRACE_S": "10"}
+    anthropic_emu.response_delay = 1.5
+    proc = await spawn("service", env)
+    started = await proc.wait_for("gateway_started")
+    url = f"http://{started['http']}"
+    body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "slow one"}]}
+    async with aiohttp.ClientSession() as http:
+        pending = asyncio.create_task(http.post(f"{url}/v1/chat/completions", json=body, headers=alice_headers()))
+        while not anthropic_emu.requests:  # noqa: ASYNC110 - waits for the call to reach the provider
+            await asyncio.sleep(0.02)
+        proc.proc.send_signal(signal.SIGTERM)
+        resp = await pending
+        assert resp.status == 200
+        assert (await resp.json())["choices"][0]["message"]["content"].startswith("Hello from")
+        assert await asyncio.wait_for(proc.proc.wait(), 20) == 0
+        await proc._reader
+        assert '"gateway_stopping"' in proc.output and '"gateway_stopped"' in proc.output
+        # a new process on the same DATA_DIR reads the record the old one flushed on its way out
+        anthropic_emu.response_delay = 0
+        again = await spawn("service", env)
+        try:
+            url = f"http://{(await again.wait_for('gateway_started'))['http']}"
+            async with http.get(f"{url}/v1/usage", headers=alice_headers()) as resp:
+                report = await resp.json()
+            assert resp.status == 200 and report["totals"]["requests"] == 1
+            assert report["by_model"][0]["model"] == "claude-sonnet-4-5"
+        finally:
+            assert await again.stop() == 0
+
+
+async def test_two_gateways_share_one_postgres_ledger(emulator_env: dict[str, str], postgres_dsn: str) -> None:
+    env = {**emulator_env, "JWT_SECRET": JWT_SECRET, "DATABASE_URL": postgres_dsn}
+    first, second = await spawn("service", env), await spawn("service", env)
+    try:
+        urls = [f"http://{(await p.wait_for('gateway_started'))['http']}" for p in (first, second)]
+        body = {"model": "Llama-3.3-70B-Instruct", "messages": [{"role": "user", "content": "count me"}]}
+        async with aiohttp.ClientSession() as http:
+            for url in (urls[0], urls[1], urls[1]):
+                async with http.post(f"{url}/v1/chat/completions", json=body, headers=alice_headers()) as resp:
+                    assert resp.status == 200
+            # each replica writes its own records on its own flush clock (0.5 s): well within the 5 s promise
+            await asyncio.sleep(1.0)
+            async with http.get(f"{urls[0]}/v1/usage", headers=alice_headers()) as resp:
+                final = await resp.json()
+        assert final["totals"]["requests"] == 3
+        assert final["by_model"] == [{"model": "Llama-3.3-70B-Instruct", "provider": "meta_llama", "requests": 3,
+                                      **{k: final["totals"][k] for k in ("prompt_tokens", "completion_tokens",
+                                                                        "total_tokens", "cost_usd")}}]
+    finally:
+        assert await first.stop() == 0
+        assert await second.stop() == 0

@@ -1,0 +1,202 @@
+"""Identity, the usage ledger, metrics and the overhead header, end to end over both transports."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import grpc
+import jwt
+import pytest
+from ainative.chat.v1 import chat_pb2 as pb
+from ainative.chat.v1 import chat_pb2_grpc
+
+from service.config import Settings
+from tests.conftest import Running, run_gateway
+from tests.emulators import AnthropicEmulator, Fault, LlamaEmulator, Turn
+
+SECRET = "gateway-test-secret-that-is-long-enough-0123456789"
+
+
+def token(sub: str, **claims: Any) -> str:
+    return jwt.encode({"sub": sub, "exp": int(time.time()) + 300, **claims}, SECRET, algorithm="HS256")
+
+
+def bearer(sub: str, **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(sub, **claims)}"}
+
+
+@pytest.fixture(params=["inprocess", "grpc"])
+async def gw(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Running]:
+    running, runners = await run_gateway(dataclasses.replace(settings, jwt_secret=SECRET), request.param)
+    yield running
+    for runner in runners:
+        await runner.cleanup()
+    await running.gateway.stop(grace=0.5)
+
+
+async def chat(http: aiohttp.ClientSession, gw: Running, body: dict, headers: dict | None = None) -> tuple[int, Any]:
+    async with http.post(f"{gw.url}/v1/chat/completions", json=body, headers=headers or {}) as resp:
+        return resp.status, await resp.json()
+
+
+async def usage(http: aiohttp.ClientSession, gw: Running, headers: dict, query: str = "") -> tuple[int, Any]:
+    async with http.get(f"{gw.url}/v1/usage{query}", headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+CLAUDE = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
+LLAMA = {"model": "Llama-3.3-70B-Instruct", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_alice_sees_her_usage_and_not_bobs(
+    gw: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator
+) -> None:
+    anthropic_emu.enqueue(Turn(text="a", usage=(1000, 500)), Turn(text="b", usage=(10, 10)))
+    llama_emu.enqueue(Turn(text="c", usage=(300, 100)), Fault(status=400))
+    assert (await chat(http, gw, CLAUDE, bearer("alice")))[0] == 200
+    assert (await chat(http, gw, LLAMA, bearer("alice")))[0] == 200
+    assert (await chat(http, gw, LLAMA, bearer("alice")))[0] == 400  # reached the provider: counted
+    assert (await chat(http, gw, CLAUDE, bearer("bob")))[0] == 200
+    assert (await chat(http, gw, {**CLAUDE, "temperature": 5}, bearer("alice")))[0] == 400  # never left: not counted
+    assert (await chat(http, gw, CLAUDE))[0] == 200  # anonymous: stored, readable by nobody
+    status, report = await usage(http, gw, bearer("alice"))
+    assert status == 200, report
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    claude_cost = round((1000 * 3.0 + 500 * 15.0) / 1e6, 6)
+    llama_cost = round((300 * 0.6 + 100 * 1.8) / 1e6, 6)
+    assert report == {
+        "object": "usage", "user": "alice", "from": None, "to": None,
+        "totals": {"requests": 3, "prompt_tokens": 1300, "completion_tokens": 600, "total_tokens": 1900,
+                   "cost_usd": round(claude_cost + llama_cost, 6)},
+        "by_model": [
+            {"model": "Llama-3.3-70B-Instruct", "provider": "meta_llama", "requests": 2, "prompt_tokens": 300,
+             "completion_tokens": 100, "total_tokens": 400, "cost_usd": llama_cost},
+            {"model": "claude-sonnet-4-5", "provider": "anthropic", "requests": 1, "prompt_tokens": 1000,
+             "completion_tokens": 500, "total_tokens": 1500, "cost_usd": claude_cost}],
+        "by_day": [{"date": today, "requests": 3, "prompt_tokens": 1300, "completion_tokens": 600,
+                    "total_tokens": 1900, "cost_usd": round(claude_cost + llama_cost, 6)}],
+    }
+    status, bob = await usage(http, gw, bearer("bob"))
+    assert status == 200 and bob["user"] == "bob" and bob["totals"]["requests"] == 1
+    assert bob["totals"]["total_tokens"] == 20
+    status, window = await usage(http, gw, bearer("alice"), f"?from={today}&to={today}")
+    assert status == 200 and window["from"] == today and window["totals"]["requests"] == 3
+    status, empty = await usage(http, gw, bearer("alice"), "?from=2020-01-01&to=2020-12-31")
+    assert status == 200 and empty["totals"]["requests"] == 0 and empty["by_model"] == []
+
+
+async def test_streams_and_grpc_calls_are_counted_too(
+    gw: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator
+) -> None:
+    anthropic_emu.enqueue(Turn(text="streamed answer", usage=(40, 2)), Turn(text="grpc answer", usage=(5, 5)))
+    async with http.post(f"{gw.url}/v1/chat/completions", json={**CLAUDE, "stream": True},
+                         headers=bearer("carol")) as resp:
+        assert resp.status == 200
+        await resp.read()
+    async with grpc.aio.insecure_channel(gw.grpc_target) as channel:
+        stub = chat_pb2_grpc.ChatServiceStub(channel)
+        meta = (("authorization", f"Bearer {token('carol')}"),)
+        await stub.CreateChatCompletion(pb.CreateChatCompletionRequest(
+            model="claude-sonnet-4-5", messages=[pb.ChatMessage(role=pb.ROLE_USER, content=[
+                pb.ContentPart(text="hi")])]), metadata=meta)
+        report = await stub.GetUsage(pb.GetUsageRequest(), metadata=meta)
+    assert report.user == "carol" and report.totals.requests == 2
+    assert (report.totals.prompt_tokens, report.totals.completion_tokens) == (45, 7)
+
+
+@pytest.mark.parametrize(("headers", "code"), [
+    ({}, "missing_token"),
+    ({"Authorization": "Bearer sk-placeholder"}, "missing_token"),
+    ({"Authorization": f"Bearer {jwt.encode({'sub': 'alice'}, 'x' * 40, algorithm='HS256')}"}, "invalid_token"),
+])
+async def test_usage_needs_a_verified_caller(gw: Running, http: aiohttp.ClientSession, headers: dict,
+                                             code: str) -> None:
+    status, body = await usage(http, gw, headers)
+    assert status == 401 and body["error"]["code"] == code and body["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize(("query", "param"), [("?from=2026-13-01", "from"), ("?to=yesterday", "to"),
+                                              ("?from=2026-11-25&to=2026-11-01", "from"),
+                                              ("?from=20261101", "from")])
+async def test_usage_date_errors(gw: Running, http: aiohttp.ClientSession, query: str, param: str) -> None:
+    status, body = await usage(http, gw, bearer("alice"), query)
+    assert status == 400 and body["error"]["param"] == param
+
+
+async def test_bad_tokens_on_chat_are_401_and_placeholders_anonymous(
+    gw: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator
+) -> None:
+    now = int(time.time())
+    bad = [
+        jwt.encode({"sub": "alice"}, "wrong-secret-wrong-secret-wrong-secret", algorithm="HS256"),  # forged
+        jwt.encode({"sub": "alice", "exp": now - 120}, SECRET, algorithm="HS256"),  # expired
+        jwt.encode({"sub": "alice"}, None, algorithm="none"),  # alg: none
+    ]
+    for value in bad:
+        status, body = await chat(http, gw, CLAUDE, {"Authorization": f"Bearer {value}"})
+        assert status == 401 and body["error"]["code"] == "invalid_token", body
+    assert anthropic_emu.requests == []
+    status, _ = await chat(http, gw, CLAUDE, {"Authorization": "Bearer sk-openai-sdk-placeholder"})
+    assert status == 200
+
+
+async def test_require_auth(settings: Settings, http: aiohttp.ClientSession) -> None:
+    running, _ = await run_gateway(dataclasses.replace(settings, jwt_secret=SECRET, require_auth=True), "inprocess")
+    try:
+        for path in ("/v1/models", "/v1/tools"):
+            async with http.get(running.url + path) as resp:
+                assert resp.status == 401 and (await resp.json())["error"]["code"] == "missing_token"
+            async with http.get(running.url + path, headers=bearer("alice")) as resp:
+                assert resp.status == 200
+        assert (await chat(http, running, CLAUDE))[0] == 401
+        assert (await chat(http, running, CLAUDE, bearer("alice")))[0] == 200
+        for path in ("/healthz", "/readyz", "/metrics"):
+            async with http.get(running.url + path) as resp:
+                assert resp.status == 200
+        async with grpc.aio.insecure_channel(running.grpc_target) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await chat_pb2_grpc.ChatServiceStub(channel).ListModels(pb.ListModelsRequest())
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        await running.gateway.stop(grace=0.1)
+
+
+async def test_overhead_header_and_metrics(gw: Running, http: aiohttp.ClientSession,
+                                           anthropic_emu: AnthropicEmulator) -> None:
+    anthropic_emu.response_delay = 0.2
+    started = time.perf_counter()
+    async with http.post(f"{gw.url}/v1/chat/completions", json=CLAUDE, headers=bearer("alice")) as resp:
+        assert resp.status == 200
+        overhead = float(resp.headers["X-Gateway-Overhead-Ms"])
+    total_ms = (time.perf_counter() - started) * 1000
+    assert 0 <= overhead < 100 and total_ms >= 200 + overhead  # the 200 ms upstream wait is not overhead
+    async with http.get(f"{gw.url}/v1/models") as resp:
+        assert float(resp.headers["X-Gateway-Overhead-Ms"]) >= 0
+    async with http.post(f"{gw.url}/v1/chat/completions", json={"model": 1}) as resp:
+        assert resp.status == 400 and "X-Gateway-Overhead-Ms" in resp.headers
+    async with http.get(f"{gw.url}/metrics") as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
+        text = await resp.text()
+    assert 'gateway_requests_total{route="/v1/chat/completions",status="200",transport="http"}' in text
+    assert 'gateway_requests_total{route="/v1/chat/completions",status="400",transport="http"}' in text
+    assert "gateway_overhead_seconds_bucket" in text and "gateway_in_flight_requests" in text
+    if gw.transport == "inprocess":  # model-call metrics live where the core runs
+        assert 'gateway_tokens_total{kind="prompt",model="claude-sonnet-4-5",provider="anthropic"}' in text
+        assert "gateway_upstream_duration_seconds_bucket" in text
+
+
+async def test_grpc_overhead_trailer(gw: Running) -> None:
+    async with grpc.aio.insecure_channel(gw.grpc_target) as channel:
+        call = chat_pb2_grpc.ChatServiceStub(channel).CreateChatCompletion(pb.CreateChatCompletionRequest(
+            model="claude-sonnet-4-5", messages=[pb.ChatMessage(role=pb.ROLE_USER, content=[
+                pb.ContentPart(text="hi")])]))
+        await call
+        trailers = dict(await call.trailing_metadata())
+    assert float(trailers["x-gateway-overhead-ms"]) >= 0 and float(trailers["x-upstream-ms"]) > 0
+    await asyncio.sleep(0)

@@ -15,7 +15,7 @@ def error_body(err: GatewayError) -> dict:
 
 def error_response(err: GatewayError) -> web.Response:
     headers = {}
-    if err.retry_after and err.code in ("rate_limited", "provider_overloaded"):
+    if err.retry_after:  # the provider's own advice, kept for 429, 503 and 502 alike
         headers["Retry-After"] = err.retry_after
     return web.Response(
         body=orjson.dumps(error_body(err)), status=err.kind.http_status,

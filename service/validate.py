@@ -51,8 +51,11 @@ def validate_tools(req: pb.CreateChatCompletionRequest) -> None:
 def validate_messages(req: pb.CreateChatCompletionRequest) -> None:
     if not req.messages:
         raise invalid("messages must be a non-empty array", "messages")
-    call_ids: set[str] = set()
+    # ids of the latest assistant tool calls not yet answered, and where that assistant message is
+    pending: dict[str, int] = {}
     for i, msg in enumerate(req.messages):
+        if pending and msg.role != R.ROLE_TOOL:
+            _unanswered(pending, f"before messages[{i}]")
         if msg.role == R.ROLE_UNSPECIFIED:
             raise invalid("role must be one of system, developer, user, assistant, tool", f"messages[{i}].role")
         for j, part in enumerate(msg.content):
@@ -69,15 +72,29 @@ def validate_messages(req: pb.CreateChatCompletionRequest) -> None:
                 raise invalid("Tool calls need an id", f"messages[{i}].tool_calls[{k}].id")
             if not call.function.name:
                 raise invalid("Tool calls need a function name", f"messages[{i}].tool_calls[{k}].function.name")
-            call_ids.add(call.id)
+            pending[call.id] = i
         if msg.role == R.ROLE_TOOL:
             if not msg.tool_call_id:
                 raise invalid("Tool messages need a tool_call_id", f"messages[{i}].tool_call_id")
-            if msg.tool_call_id not in call_ids:
+            if pending.pop(msg.tool_call_id, None) is None:
                 raise invalid(
-                    f"tool_call_id {msg.tool_call_id!r} answers no earlier assistant tool call",
+                    f"tool_call_id {msg.tool_call_id!r} answers no pending tool call of the preceding "
+                    "assistant message",
                     f"messages[{i}].tool_call_id",
                 )
+    if pending:
+        _unanswered(pending, "at the end of messages")
+
+
+def _unanswered(pending: dict[str, int], where: str) -> None:
+    """Every tool call needs its tool message right after its assistant message (OpenAI's rule and
+    Anthropic's): refused here rather than after a provider round trip."""
+    index = next(iter(pending.values()))
+    raise invalid(
+        f"Tool calls {', '.join(sorted(pending))} of messages[{index}] have no tool message answering them "
+        f"({where})",
+        f"messages[{index}].tool_calls",
+    )
 
 
 def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> int:

@@ -103,10 +103,11 @@ async def test_provider_5xx_after_retries_is_502(
 ) -> None:
     emu, body = (anthropic_emu, CLAUDE) if provider == "anthropic" else (llama_emu, LLAMA)
     emu.enqueue(*[Fault(status=upstream_status, retry_after=0.01) for _ in range(3)])
-    status, _, resp = await post(http, gateway, body)
+    status, headers, resp = await post(http, gateway, body)
     assert status == 502
     assert_error(resp, "provider_error", "upstream_error")
     assert len(emu.requests) == 3
+    assert headers["Retry-After"] == "0.01"  # the provider's advice reaches the client
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "meta_llama"])

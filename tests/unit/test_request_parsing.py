@@ -63,6 +63,19 @@ BAD = [
     ({**OK, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
         {"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]},
      "messages[1].tool_calls[0].id", "invalid_request"),
+    ({**OK, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
+        {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]},
+     "messages[1].tool_calls", "invalid_request"),
+    ({**OK, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
+        {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "t2", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "r"}, {"role": "user", "content": "and?"}]},
+     "messages[1].tool_calls", "invalid_request"),
+    ({**OK, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
+        {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "r"}, {"role": "assistant", "content": "ok"},
+        {"role": "tool", "tool_call_id": "t1", "content": "again"}]},
+     "messages[4].tool_call_id", "invalid_request"),
     ({**OK, "temperature": "hot"}, "temperature", "invalid_request"),
     ({**OK, "temperature": True}, "temperature", "invalid_request"),
     ({**OK, "temperature": 1.5}, "temperature", "invalid_request"),

@@ -24,6 +24,7 @@ from service.errors import GatewayError, invalid
 from service.ledger import Ledger, UsageRecord
 from service.models import ModelSpec, list_models, resolve_model
 from service.providers.base import Provider, UpstreamCall
+from service.providers.http import HttpPool
 from service.tools.catalog import ToolCatalog
 from service.validate import validate_request
 
@@ -45,9 +46,10 @@ def _bad_day(param: str) -> str:
 
 
 class ChatCore:
-    def __init__(self, settings: Settings, providers: Mapping[str, Provider], catalog: ToolCatalog,
-                 ledger: Ledger, auth: Authenticator):
+    def __init__(self, settings: Settings, pool: HttpPool, providers: Mapping[str, Provider],
+                 catalog: ToolCatalog, ledger: Ledger, auth: Authenticator):
         self._settings = settings
+        self._pool = pool
         self._providers = providers
         self._catalog = catalog
         self._ledger = ledger
@@ -180,11 +182,12 @@ class ChatCore:
     async def aclose(self) -> None:
         for provider in self._providers.values():
             await provider.aclose()
+        await self._pool.close()
 
 
-def build_providers(settings: Settings) -> dict[str, Provider]:
-    """The provider registry: one line per provider."""
+def build_providers(settings: Settings, pool: HttpPool) -> dict[str, Provider]:
+    """The provider registry: one line per provider, all on one upstream connection pool."""
     from service.providers.anthropic.adapter import AnthropicProvider
     from service.providers.meta_llama.adapter import MetaLlamaProvider
 
-    return {"anthropic": AnthropicProvider(settings), "meta_llama": MetaLlamaProvider(settings)}
+    return {"anthropic": AnthropicProvider(settings, pool), "meta_llama": MetaLlamaProvider(settings, pool)}

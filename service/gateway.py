@@ -17,6 +17,7 @@ from service.auth import Authenticator
 from service.config import Settings
 from service.core import ChatCore, build_providers
 from service.ledger import Ledger, open_ledger
+from service.providers.http import HttpPool
 from service.runner import wait_for_stop_signal
 from service.server import GrpcServer, start_grpc_server
 from service.tools.catalog import ToolCatalog
@@ -52,7 +53,9 @@ class Gateway:
 async def start_gateway(settings: Settings, *, http: bool = True) -> Gateway:
     ledger = open_ledger(settings)
     await ledger.start()
-    core = ChatCore(settings, build_providers(settings), ToolCatalog.load(), ledger, Authenticator(settings))
+    pool = HttpPool()
+    core = ChatCore(settings, pool, build_providers(settings, pool), ToolCatalog.load(), ledger,
+                    Authenticator(settings))
     grpc_server = await start_grpc_server(core, settings.bind_host, settings.grpc_port)
     runner, http_port = None, None
     if http:

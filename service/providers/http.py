@@ -1,0 +1,149 @@
+"""The upstream HTTP transport every adapter uses: one aiohttp pool for the process.
+
+It sends one attempt and classifies its failures once (status -> GatewayError,
+network -> connection/timeout errors), times the wait on the provider into the
+call's stats, and turns a streaming body into SSE events. Adapters build the
+provider's URL, headers and body; retries wrap `send` in the shared retry loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+from ainative.chat.v1 import chat_pb2 as pb
+
+from service.providers import chunks, classify
+from service.providers.base import UpstreamCall, timed
+from service.providers.sse import SSEDecoder
+
+
+class HttpPool:
+    """One keep-alive connection pool, created lazily inside the running event loop."""
+
+    def __init__(self, limit: int = 1000):
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # aiohttp sets TCP_NODELAY on every connection it makes: small stream events are not held back
+            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=60)
+            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def request_limits(seconds: float, stream: bool) -> aiohttp.ClientTimeout:
+    # a stream is bounded per read (an idle stream times out, a long one does not); a call as a whole
+    return aiohttp.ClientTimeout(sock_connect=seconds, sock_read=seconds) if stream else aiohttp.ClientTimeout(
+        total=seconds)
+
+
+async def send(pool: HttpPool, call: UpstreamCall, provider: str, url: str, payload: bytes,
+               headers: dict[str, str], limits: aiohttp.ClientTimeout,
+               request_id_header: str) -> aiohttp.ClientResponse:
+    """One attempt; the response once its status is a success, else the classified error."""
+    call.stats.attempts += 1
+    started = time.perf_counter()
+    try:
+        resp = await pool.session.post(url, data=payload, headers=headers, timeout=limits)
+        call.stats.upstream_request_id = resp.headers.get(request_id_header, "")
+        if resp.status < 400:
+            return resp
+        async with resp:
+            raw = await resp.read()
+    except TimeoutError:
+        raise classify.timeout_error(provider) from None
+    except aiohttp.ClientError:
+        raise classify.connection_error(provider) from None
+    finally:
+        call.stats.upstream_s += time.perf_counter() - started
+    try:
+        body: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = raw
+    raise classify.classify_status(provider, resp.status, body, model=call.request.model,
+                                   retry_after=resp.headers.get("Retry-After"), api_key=call.api_key)
+
+
+async def read_json(call: UpstreamCall, provider: str, resp: aiohttp.ClientResponse) -> Any:
+    started = time.perf_counter()
+    try:
+        async with resp:
+            raw = await resp.read()
+    except TimeoutError:
+        raise classify.timeout_error(provider) from None
+    except aiohttp.ClientError:
+        raise classify.connection_error(provider) from None
+    finally:
+        call.stats.upstream_s += time.perf_counter() - started
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise classify.bad_response(provider) from None
+
+
+class StreamTranslator(Protocol):
+    """What every provider's stream state machine offers (see `…/translate.py`)."""
+
+    error: dict[str, Any] | None
+
+    @property
+    def done(self) -> bool: ...
+
+    def feed(self, event: str | None, data: str) -> list[pb.ChatCompletionChunk]: ...
+
+    def usage(self) -> pb.Usage: ...
+
+
+async def translate_stream(call: UpstreamCall, provider: str, resp: aiohttp.ClientResponse,
+                           translator: StreamTranslator) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
+    """Chunks from a provider stream, then one usage-only chunk. An in-stream error event, a dropped
+    connection or a stream that ends before its final event is an error, never a normal finish."""
+    events = sse_events(call, provider, resp)
+    try:
+        async for event, data in events:
+            try:
+                out = translator.feed(event, data)
+            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+                raise classify.bad_response(provider) from None
+            for chunk in out:
+                yield chunk
+            if translator.error is not None:
+                raise classify.stream_error(provider, translator.error, model=call.request.model,
+                                            api_key=call.api_key)
+    finally:
+        await events.aclose()
+    if not translator.done:
+        raise classify.dropped_stream(provider)
+    yield chunks.usage_chunk(translator.usage())
+
+
+async def sse_events(call: UpstreamCall, provider: str,
+                     resp: aiohttp.ClientResponse) -> AsyncGenerator[tuple[str | None, str], None]:
+    """The (event, data) pairs of a streaming body; network failures become classified errors.
+
+    Closing this generator early closes the connection rather than returning it to the pool.
+    """
+    decoder = SSEDecoder()
+    try:
+        async for raw in timed(resp.content.iter_any(), call.stats):
+            for event in decoder.feed(raw):
+                yield event
+        for event in decoder.close():
+            yield event
+    except TimeoutError:
+        raise classify.timeout_error(provider) from None
+    except aiohttp.ClientError:
+        raise classify.dropped_stream(provider) from None
+    finally:
+        resp.close()

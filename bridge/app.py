@@ -45,7 +45,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         provider_key=request.headers.get("X-Provider-Key") or None,
         authorization=request.headers.get("Authorization") or None,
     )
-    metrics.IN_FLIGHT.labels("http").inc()
+    metrics.child(metrics.IN_FLIGHT, "http").inc()
     try:
         response = await handler(request)
     except GatewayError as err:
@@ -58,16 +58,16 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         log.exception("unhandled_error", request_id=request_id, path=request.path)
         response = error_response(GatewayError("internal_error", "Internal error"))
     finally:
-        metrics.IN_FLIGHT.labels("http").dec()
+        metrics.child(metrics.IN_FLIGHT, "http").dec()
     elapsed = time.perf_counter() - started
     if not response.prepared:  # a stream sent these with its headers
         response.headers["X-Request-Id"] = request_id
         response.headers["X-Gateway-Overhead-Ms"] = overhead_ms(ctx, elapsed)
     route = _route(request)
-    metrics.REQUESTS.labels("http", route, str(response.status)).inc()
-    metrics.REQUEST_LATENCY.labels("http", route).observe(elapsed)
+    metrics.child(metrics.REQUESTS, "http", route, str(response.status)).inc()
+    metrics.child(metrics.REQUEST_LATENCY, "http", route).observe(elapsed)
     if request.path.startswith("/v1/"):
-        metrics.OVERHEAD.labels("http").observe(max(0.0, elapsed - ctx.stats.upstream_s))
+        metrics.child(metrics.OVERHEAD, "http").observe(max(0.0, elapsed - ctx.stats.upstream_s))
         log_request(log, ctx, transport="http", route=f"{request.method} {request.path}", status=response.status,
                     latency_s=elapsed, stream_error=request.get(STREAM_ERROR))
     return response

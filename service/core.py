@@ -104,7 +104,9 @@ class ChatCore:
             total_tokens=usage.total_tokens, cost_usd=cost, status=s.status, latency_ms=latency * 1000,
             created_at=time.time(),
         ))
-        metrics.observe_call(s.provider, s.model, s.status, latency, s.upstream_s, usage)
+        # label by catalog model only: a client-chosen id must not mint unbounded metric series
+        label = spec.id if spec.max_output_tokens is not None else "other"
+        metrics.observe_call(s.provider, label, s.status, latency, s.upstream_s, usage)
 
     async def create(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> pb.ChatCompletion:
         provider, spec, call = self._prepare(req, ctx)
@@ -145,7 +147,7 @@ class ChatCore:
                     continue
                 if first:
                     first = False
-                    metrics.STREAM_TTFT.labels(provider.name).observe(time.perf_counter() - started)
+                    metrics.child(metrics.STREAM_TTFT, provider.name).observe(time.perf_counter() - started)
                 chunk.id, chunk.created, chunk.model, chunk.provider = chunk_id, created, req.model, provider.name
                 yield chunk
         except GatewayError as err:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 from service.config import Settings
@@ -18,11 +18,13 @@ from service.context import CallContext
 from service.errors import scrub
 
 
-def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key, value in event.items():
-        if isinstance(value, str):
-            event[key] = scrub(value)
-    return event
+def redact_rendered(_: Any, __: str, line: Any) -> Any:
+    """The last step: cut anything key-shaped out of the finished line (one regex pass per line)."""
+    return scrub(line)
+
+
+def _render_json(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
 
 
 def configure_logging(settings: Settings) -> None:
@@ -37,9 +39,9 @@ def configure_logging(settings: Settings) -> None:
         renderer: structlog.types.Processor = structlog.dev.ConsoleRenderer()
     else:
         shared.append(structlog.processors.format_exc_info)
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_render_json)
     structlog.configure(
-        processors=[*shared, redact, renderer],
+        processors=[*shared, renderer, redact_rendered],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.WriteLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
@@ -47,7 +49,7 @@ def configure_logging(settings: Settings) -> None:
     # grpc, aiohttp and the SDKs log through the stdlib: same format, same stream, same redaction
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, redact_rendered],
         foreign_pre_chain=shared,
     ))
     root = logging.getLogger()

@@ -5,6 +5,8 @@ Module-level like every prometheus_client user: the registry is process-wide by 
 
 from __future__ import annotations
 
+from typing import Any
+
 from ainative.chat.v1 import chat_pb2 as pb
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -27,12 +29,24 @@ STREAM_TTFT = Histogram("gateway_stream_time_to_first_token_seconds", "Time to t
                         ["provider"], buckets=_SLOW)
 
 
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, cached: prometheus_client's own lookup takes a lock and builds a key."""
+    key = (id(metric), labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
 def observe_call(provider: str, model: str, status: str, latency_s: float, upstream_s: float,
                  usage: pb.Usage) -> None:
-    CALLS.labels(provider, model, status).inc()
-    CALL_LATENCY.labels(provider).observe(latency_s)
-    UPSTREAM_LATENCY.labels(provider).observe(upstream_s)
+    child(CALLS, provider, model, status).inc()
+    child(CALL_LATENCY, provider).observe(latency_s)
+    child(UPSTREAM_LATENCY, provider).observe(upstream_s)
     if usage.prompt_tokens:
-        TOKENS.labels(provider, model, "prompt").inc(usage.prompt_tokens)
+        child(TOKENS, provider, model, "prompt").inc(usage.prompt_tokens)
     if usage.completion_tokens:
-        TOKENS.labels(provider, model, "completion").inc(usage.completion_tokens)
+        child(TOKENS, provider, model, "completion").inc(usage.completion_tokens)

@@ -49,9 +49,9 @@ def finish(context: grpc.aio.ServicerContext, ctx: CallContext, rpc: str, starte
         ("x-gateway-overhead-ms", f"{overhead * 1000:.3f}"),
         ("x-upstream-ms", f"{s.upstream_s * 1000:.3f}"),  # lets a separate bridge compute its own overhead
     ))
-    metrics.REQUESTS.labels("grpc", rpc, status).inc()
-    metrics.REQUEST_LATENCY.labels("grpc", rpc).observe(elapsed)
-    metrics.OVERHEAD.labels("grpc").observe(overhead)
+    metrics.child(metrics.REQUESTS, "grpc", rpc, status).inc()
+    metrics.child(metrics.REQUEST_LATENCY, "grpc", rpc).observe(elapsed)
+    metrics.child(metrics.OVERHEAD, "grpc").observe(overhead)
     log_request(log, ctx, transport="grpc", route=rpc, status=status, latency_s=elapsed)
 
 
@@ -72,7 +72,7 @@ def edge(method: Callable[[Any, Req, CallContext], Awaitable[Resp]]) -> Callable
         ctx = call_context(context)
         await context.send_initial_metadata((("x-request-id", ctx.request_id),))
         status = "OK"
-        metrics.IN_FLIGHT.labels("grpc").inc()
+        metrics.child(metrics.IN_FLIGHT, "grpc").inc()
         try:
             return await method(self, request, ctx)
         except GatewayError as err:
@@ -86,7 +86,7 @@ def edge(method: Callable[[Any, Req, CallContext], Awaitable[Resp]]) -> Callable
             log.exception("unhandled_error", request_id=ctx.request_id, rpc=method.__name__)
             await abort(context, GatewayError("internal_error", "Internal error"))
         finally:
-            metrics.IN_FLIGHT.labels("grpc").dec()
+            metrics.child(metrics.IN_FLIGHT, "grpc").dec()
             finish(context, ctx, method.__name__, started, status)
         raise AssertionError("unreachable")  # context.abort always raises
 
@@ -104,7 +104,7 @@ def edge_stream(
         ctx = call_context(context)
         await context.send_initial_metadata((("x-request-id", ctx.request_id),))
         status = "OK"
-        metrics.IN_FLIGHT.labels("grpc").inc()
+        metrics.child(metrics.IN_FLIGHT, "grpc").inc()
         try:
             async for item in method(self, request, ctx):
                 yield item
@@ -119,7 +119,7 @@ def edge_stream(
             log.exception("unhandled_error", request_id=ctx.request_id, rpc=method.__name__)
             await abort(context, GatewayError("internal_error", "Internal error"))
         finally:
-            metrics.IN_FLIGHT.labels("grpc").dec()
+            metrics.child(metrics.IN_FLIGHT, "grpc").dec()
             finish(context, ctx, method.__name__, started, status)
 
     return wrapper

@@ -9,7 +9,7 @@ PROTOS := $(shell find proto -name '*.proto')
 GENERATED := $(GEN)/.generated
 export PYTHONPATH := $(CURDIR):$(CURDIR)/$(GEN)
 
-.PHONY: run bridge emulators test lint proto latency clean
+.PHONY: run bridge emulators test lint proto latency bench clean stub-tools stubs stubs-build stubs-test
 
 $(DEPS): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,26 @@ lint: $(GENERATED)
 
 clean:
 	rm -rf $(GEN) $(VENV)
+
+## stub-tools: install what `make stubs` needs (Debian: protoc, Go plugins, Go; npm: clients/ts), only what is missing
+stub-tools:
+	bash scripts/install-stub-tools.sh
+
+## stubs: generate the Go (clients/go) and TypeScript (clients/ts/src/gen) stubs from proto/; commit the result
+stubs: stub-tools
+	bash scripts/gen-stubs.sh
+
+## stubs-build: go vet + build clients/go offline against Debian's Go packages; tsc clients/ts
+stubs-build: stub-tools
+	bash scripts/go-debian-vendor.sh
+	cd clients/go && GOPROXY=off GOFLAGS=-mod=vendor go vet ./... \
+		&& GOPROXY=off GOFLAGS=-mod=vendor go build -o bin/chatclient ./cmd/chatclient
+	cd clients/ts && npm run --silent build
+
+## stubs-test: the stub tests alone (TypeScript and Go clients against the gateway, reproducibility)
+stubs-test: $(GENERATED)
+	$(BIN)/pytest tests/integration/test_stubs.py
+
+## bench: the full benchmark (wrk + a grpc.aio load client), gateway vs direct upstream, one run
+bench: $(GENERATED)
+	$(BIN)/python bench/run.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -12,7 +13,8 @@ from aiohttp.typedefs import Handler
 from bridge import handlers
 from bridge.client import ChatClient, GrpcClient
 from bridge.errors import error_response, from_http_exception, overhead_ms
-from bridge.state import CLIENT, CTX, SETTINGS, STARTED, STOPPING, STREAM_ERROR
+from bridge.openapi import build_document
+from bridge.state import CLIENT, CTX, OPENAPI, SETTINGS, STARTED, STOPPING, STREAM_ERROR
 from service import metrics
 from service.config import Settings
 from service.context import CallContext, new_request_id
@@ -78,6 +80,7 @@ def create_app(settings: Settings, client: ChatClient | None = None) -> web.Appl
     app = web.Application(client_max_size=settings.max_request_bytes, middlewares=[gateway_middleware])
     app[SETTINGS] = settings
     app[STOPPING] = asyncio.Event()
+    app[OPENAPI] = orjson.dumps(build_document())
 
     async def client_ctx(app: web.Application):  # type: ignore[no-untyped-def]
         own = client is None
@@ -95,6 +98,8 @@ def create_app(settings: Settings, client: ChatClient | None = None) -> web.Appl
     app.router.add_get("/v1/tools", handlers.tools)
     app.router.add_get("/v1/usage", handlers.usage)
     app.router.add_get("/metrics", handlers.prometheus_metrics)
+    app.router.add_get("/openapi.json", handlers.openapi_json)
+    app.router.add_get("/docs", handlers.docs)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     return app

@@ -12,7 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge import sse
 from bridge.errors import overhead_ms
-from bridge.state import CLIENT, CTX, STARTED, STOPPING, STREAM_ERROR
+from bridge.openapi import DOCS_HTML
+from bridge.state import CLIENT, CTX, OPENAPI, STARTED, STOPPING, STREAM_ERROR
 from bridge.translate import (
     completion_to_json,
     models_to_json,
@@ -115,6 +116,14 @@ async def usage(request: web.Request) -> web.Response:
 
 async def prometheus_metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+async def docs(request: web.Request) -> web.Response:
+    return web.Response(text=DOCS_HTML, content_type="text/html")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -12,7 +12,8 @@ from service.context import CallContext
 
 SETTINGS = web.AppKey("settings", Settings)
 CLIENT = web.AppKey("client", ChatClient)
-STOPPING = web.AppKey("stopping", asyncio.Event)  # set on shutdown: /readyz turns 503
+STOPPING = web.AppKey("stopping", asyncio.Event)
+OPENAPI = web.AppKey("openapi", bytes)  # the rendered /openapi.json  # set on shutdown: /readyz turns 503
 # request-scoped values, set by the middleware and the handlers
 CTX = web.RequestKey("ctx", CallContext)
 STREAM_ERROR = web.RequestKey("stream_error", str)  # the code of an error sent as an SSE event

@@ -7,7 +7,9 @@ with gRPC only, and a separate bridge app reaching it over a real channel).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -111,3 +113,48 @@ async def postgres_dsn(postgres_server: PostgresServer) -> str:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+JWT_SECRET = "threaded-gateway-test-secret-0123456789abcdef"
+
+
+@dataclass
+class ThreadedGateway:
+    url: str
+    loop: asyncio.AbstractEventLoop
+    anthropic: AnthropicEmulator
+    llama: LlamaEmulator
+
+
+@pytest.fixture(scope="module")
+def threaded_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedGateway]:
+    """Emulators and a one-process gateway on an event loop of their own thread, for synchronous
+    drivers (hypothesis, schemathesis). JWTs signed with JWT_SECRET verify."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def start() -> tuple[AnthropicEmulator, LlamaEmulator, Running]:
+        anthropic_emu, llama_emu = AnthropicEmulator(), LlamaEmulator()
+        await anthropic_emu.start()
+        await llama_emu.start()
+        for emu in (anthropic_emu, llama_emu):
+            emu.record_requests = False
+        cfg = Settings(grpc_port=0, http_port=0, anthropic_api_key=ANTHROPIC_KEY, meta_api_key=META_KEY,
+                       anthropic_base_url=anthropic_emu.base_url, meta_api_base_url=llama_emu.base_url,
+                       upstream_timeout_s=5.0, upstream_max_retries=0, max_request_bytes=256 * 1024,
+                       jwt_secret=JWT_SECRET, data_dir=str(tmp_path_factory.mktemp("threaded")))
+        running, _ = await run_gateway(cfg, "inprocess")
+        return anthropic_emu, llama_emu, running
+
+    anthropic_emu, llama_emu, running = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
+    yield ThreadedGateway(running.url, loop, anthropic_emu, llama_emu)
+
+    async def stop() -> None:
+        await running.gateway.stop(grace=0.1)
+        await anthropic_emu.stop()
+        await llama_emu.stop()
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(60)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)

@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.config import Settings
 from service.models import resolve_model
-from tests.conftest import Running, run_gateway
+from tests.conftest import Running, ThreadedGateway
 from tests.emulators import AnthropicEmulator, LlamaEmulator
 
 MODELS = ["claude-sonnet-4-5", "claude-opus-4", "Llama-3.3-70B-Instruct", "Llama-3.3-8B-Instruct"]
@@ -112,44 +108,11 @@ requests = st.fixed_dictionaries(
 )
 
 
-@pytest.fixture(scope="module")
-def fuzz_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
-    """Emulators and a gateway on a loop of their own thread, so hypothesis can drive them synchronously."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def start() -> tuple[AnthropicEmulator, LlamaEmulator, Running]:
-        anthropic_emu, llama_emu = AnthropicEmulator(), LlamaEmulator()
-        await anthropic_emu.start()
-        await llama_emu.start()
-        for emu in (anthropic_emu, llama_emu):
-            emu.record_requests = False
-        cfg = Settings(grpc_port=0, http_port=0, anthropic_api_key="sk-ant-fuzz", meta_api_key="LLM|fuzz",
-                       anthropic_base_url=anthropic_emu.base_url, meta_api_base_url=llama_emu.base_url,
-                       upstream_timeout_s=5.0, max_request_bytes=256 * 1024,
-                       data_dir=str(tmp_path_factory.mktemp("fuzz")))
-        running, _ = await run_gateway(cfg, "inprocess")
-        return anthropic_emu, llama_emu, running
-
-    anthropic_emu, llama_emu, running = asyncio.run_coroutine_threadsafe(start(), loop).result(60)
-    yield running.url, loop
-
-    async def stop() -> None:
-        await running.gateway.stop(grace=0.1)
-        await anthropic_emu.stop()
-        await llama_emu.stop()
-
-    asyncio.run_coroutine_threadsafe(stop(), loop).result(60)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-
-
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(body=st.one_of(requests, json_values))
-def test_fuzzed_requests_never_5xx_or_hang(fuzz_gateway: tuple[str, asyncio.AbstractEventLoop], body: Any) -> None:
-    url, loop = fuzz_gateway
+def test_fuzzed_requests_never_5xx_or_hang(threaded_gateway: ThreadedGateway, body: Any) -> None:
+    url, loop = threaded_gateway.url, threaded_gateway.loop
 
     async def send() -> tuple[int, bytes, str]:
         async with aiohttp.ClientSession() as session:

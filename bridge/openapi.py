@@ -1,0 +1,238 @@
+"""The OpenAPI 3.1 description of the REST API, served at /openapi.json (and /docs).
+
+Built from the definitions the bridge and the service validate with — the role,
+tool_choice and finish-reason tables of `bridge.translate`, the error table of
+`service.errors`, the providers, tool groups and limits of the service — so the
+document cannot drift from what the code accepts; `tests/integration/test_openapi.py`
+checks real responses against it and runs schemathesis on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.translate import FINISH_REASONS, KNOWN_FIELDS, ROLES, TOOL_CHOICE_MODES
+from service.errors import ERRORS
+from service.models import PROVIDERS
+from service.tools.catalog import GROUPS
+from service.tools.schema import TOOL_NAME
+from service.validate import MAX_ITERATIONS
+
+INT32_MAX = 2**31 - 1
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+TEXT_PART = {"type": "object", "required": ["type", "text"],
+             "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}
+IMAGE_PART = {"type": "object", "required": ["type", "image_url"], "properties": {
+    "type": {"const": "image_url"},
+    "image_url": {"type": "object", "required": ["url"], "properties": {
+        "url": {"type": "string", "description": "https:// or data:<mime>;base64,<data>"},
+        "detail": {"type": "string", "enum": ["auto", "low", "high"]}}}}}
+TOOL_CALL = {"type": "object", "required": ["id", "type", "function"], "properties": {
+    "id": {"type": "string"}, "type": {"const": "function"},
+    "function": {"type": "object", "required": ["name", "arguments"], "properties": {
+        "name": {"type": "string"},
+        "arguments": {"type": "string", "description": "JSON, exactly as the model produced it"}}}}}
+FUNCTION_TOOL = {"type": "object", "required": ["type", "function"], "properties": {
+    "type": {"const": "function"},
+    "function": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string", "pattern": TOOL_NAME.pattern},
+        "description": {"type": "string"},
+        "parameters": {"type": "object", "description": "A JSON Schema of type object"},
+        "strict": {"type": "boolean"}}}}}
+USAGE = {"type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"], "properties": {
+    k: {"type": "integer", "minimum": 0} for k in ("prompt_tokens", "completion_tokens", "total_tokens")}}
+FINISH = {"type": "string", "enum": sorted(set(FINISH_REASONS.values()))}
+ERROR_CODES = sorted(ERRORS)
+TOTALS = {"requests": {"type": "integer"}, "prompt_tokens": {"type": "integer"},
+          "completion_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"},
+          "cost_usd": {"type": "number"}}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Message": {"type": "object", "required": ["role"], "properties": {
+        "role": {"type": "string", "enum": list(ROLES)},
+        "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"anyOf": [TEXT_PART, IMAGE_PART]}},
+                              {"type": "null"}]},
+        "tool_calls": {"type": "array", "items": TOOL_CALL, "description": "assistant messages"},
+        "tool_call_id": {"type": "string", "description": "tool messages: the call this answers"},
+        "name": {"type": "string"}}},
+    "ChatCompletionRequest": {"type": "object", "required": ["model", "messages"], "properties": {
+        "provider": {"type": "string", "enum": list(PROVIDERS),
+                     "description": "inferred from the model when absent (claude-* / Llama-* / provider/model)"},
+        "model": {"type": "string", "minLength": 1},
+        "messages": {"type": "array", "minItems": 1, "items": _ref("Message")},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+        "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
+        "user": {"type": "string"},
+        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+        "stream": {"type": "boolean"},
+        "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+        "tools": {"type": "array", "items": {"anyOf": [
+            FUNCTION_TOOL,
+            {"type": "string", "description": "the name of a catalog tool (GET /v1/tools)"},
+            {"type": "object", "required": ["type", "name"],
+             "properties": {"type": {"const": "catalog"}, "name": {"type": "string"}}}]}},
+        "tool_choice": {"anyOf": [
+            {"type": "string", "enum": list(TOOL_CHOICE_MODES)},
+            {"type": "object", "required": ["type", "function"], "properties": {
+                "type": {"const": "function"},
+                "function": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}]},
+        "parallel_tool_calls": {"type": "boolean"},
+        "max_iterations": {"type": "integer", "minimum": 1, "maximum": MAX_ITERATIONS, "default": 5},
+        "n": {"type": "integer", "const": 1},
+    }},
+    "ChatCompletion": {"type": "object", "required": [
+        "id", "object", "created", "model", "provider", "choices", "usage", "iterations", "total_tokens_used"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^chatcmpl-"}, "object": {"const": "chat.completion"},
+            "created": {"type": "integer"}, "model": {"type": "string"},
+            "provider": {"type": "string", "enum": list(PROVIDERS)},
+            "choices": {"type": "array", "items": {"type": "object", "required": [
+                "index", "message", "finish_reason"], "properties": {
+                "index": {"type": "integer"}, "finish_reason": FINISH,
+                "message": {"type": "object", "required": ["role", "content"], "properties": {
+                    "role": {"const": "assistant"}, "content": _nullable({"type": "string"}),
+                    "tool_calls": {"type": "array", "items": TOOL_CALL}}}}}},
+            "usage": USAGE, "iterations": {"type": "integer", "minimum": 1},
+            "total_tokens_used": {"type": "integer", "minimum": 0},
+            "finish_reason": _nullable(FINISH)}},
+    "ChatCompletionChunk": {
+        "description": "One `data:` event of a stream (text/event-stream); the stream ends with `data: [DONE]`, "
+                       "or with a `data: {\"error\": …}` event after a failure",
+        "type": "object", "required": ["id", "object", "created", "model", "choices"], "properties": {
+            "id": {"type": "string"}, "object": {"const": "chat.completion.chunk"}, "created": {"type": "integer"},
+            "model": {"type": "string"}, "provider": {"type": "string"},
+            "choices": {"type": "array", "items": {"type": "object", "properties": {
+                "index": {"type": "integer"}, "finish_reason": _nullable(FINISH),
+                "delta": {"type": "object", "properties": {
+                    "role": {"const": "assistant"}, "content": {"type": "string"},
+                    "tool_calls": {"type": "array", "items": {"type": "object", "required": ["index"],
+                                                              "properties": {"index": {"type": "integer"}}}}}}}}},
+            "usage": USAGE, "iterations": {"type": "integer"}, "total_tokens_used": {"type": "integer"}}},
+    "ModelList": {"type": "object", "required": ["object", "data"], "properties": {
+        "object": {"const": "list"},
+        "data": {"type": "array", "items": {"type": "object", "required": [
+            "id", "object", "provider", "provider_model_id", "context_window", "max_output_tokens", "pricing"],
+            "properties": {
+                "id": {"type": "string"}, "object": {"const": "model"},
+                "provider": {"type": "string", "enum": list(PROVIDERS)}, "provider_model_id": {"type": "string"},
+                "context_window": {"type": "integer"}, "max_output_tokens": {"type": "integer"},
+                "pricing": {"type": "object", "required": ["input_per_mtok", "output_per_mtok"], "properties": {
+                    "input_per_mtok": {"type": "number"}, "output_per_mtok": {"type": "number"}}}}}}}},
+    "ToolList": {"type": "object", "required": ["object", "data"], "properties": {
+        "object": {"const": "list"},
+        "data": {"type": "array", "items": {"allOf": [
+            FUNCTION_TOOL,
+            {"type": "object", "required": ["group"], "properties": {"group": {"enum": list(GROUPS)}}}]}}}},
+    "Usage": {"type": "object", "required": ["object", "user", "from", "to", "totals", "by_model", "by_day"],
+              "properties": {
+                  "object": {"const": "usage"}, "user": {"type": "string"},
+                  "from": _nullable({"type": "string", "format": "date"}),
+                  "to": _nullable({"type": "string", "format": "date"}),
+                  "totals": {"type": "object", "required": list(TOTALS), "properties": TOTALS},
+                  "by_model": {"type": "array", "items": {"type": "object", "required": ["model", "provider", *TOTALS],
+                                                          "properties": {"model": {"type": "string"},
+                                                                         "provider": {"type": "string"}, **TOTALS}}},
+                  "by_day": {"type": "array", "items": {"type": "object", "required": ["date", *TOTALS],
+                                                        "properties": {"date": {"type": "string", "format": "date"},
+                                                                       **TOTALS}}}}},
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["message", "type", "code", "param"], "properties": {
+            "message": {"type": "string"},
+            "type": {"type": "string", "enum": sorted({k.type for k in ERRORS.values()})},
+            "code": {"type": "string", "enum": ERROR_CODES},
+            "param": _nullable({"type": "string"})}}}},
+    "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+}
+
+_COMMON_ERRORS = {"401": _error_response("missing/invalid JWT (REQUIRE_AUTH) or provider key problem"),
+                  "500": _error_response("internal error (no details)")}
+_HEADERS = {"X-Request-Id": {"schema": {"type": "string"}, "description": "yours if you sent one"},
+            "X-Gateway-Overhead-Ms": {"schema": {"type": "string"}, "description": "time not spent upstream"}}
+
+
+def _json(schema: str, description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "headers": _HEADERS,
+            "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def build_document() -> dict[str, Any]:
+    assert set(SCHEMAS["ChatCompletionRequest"]["properties"]) == KNOWN_FIELDS  # the doc covers what we read
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Chat-completion gateway", "version": "1.0.0",
+                 "description": "OpenAI-compatible chat completions in front of the Meta Llama API and "
+                                "Anthropic Claude, with tool calling, a tool catalog and per-user usage."},
+        "servers": [{"url": "/"}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                "providerKey": {"type": "apiKey", "in": "header", "name": "X-Provider-Key"}},
+        },
+        "security": [{}, {"bearer": []}, {"providerKey": []}, {"bearer": [], "providerKey": []}],
+        "paths": {
+            "/v1/chat/completions": {"post": {
+                "operationId": "createChatCompletion",
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}}},
+                "responses": {
+                    "200": {"description": "a completion, or with stream:true a text/event-stream of chunks",
+                            "headers": _HEADERS, "content": {
+                                "application/json": {"schema": _ref("ChatCompletion")},
+                                "text/event-stream": {"schema": {"type": "string"},
+                                                      "x-chunk-schema": _ref("ChatCompletionChunk")}}},
+                    "400": _error_response("invalid request"), "403": _error_response("provider refused"),
+                    "404": _error_response("model unknown to the provider"),
+                    "413": _error_response("body over MAX_REQUEST_BYTES"),
+                    "422": _error_response("invalid tool definition"),
+                    "429": _error_response("provider rate limit (Retry-After kept)"),
+                    "502": _error_response("provider error or unreachable"),
+                    "503": _error_response("provider overloaded"), "504": _error_response("provider timed out"),
+                    **_COMMON_ERRORS}}},
+            "/v1/models": {"get": {"operationId": "listModels",
+                                   "responses": {"200": _json("ModelList"), **_COMMON_ERRORS}}},
+            "/v1/tools": {"get": {
+                "operationId": "listTools",
+                "parameters": [
+                    {"name": "group", "in": "query", "schema": {"type": "string", "enum": list(GROUPS)}},
+                    {"name": "names", "in": "query", "schema": {"type": "string"},
+                     "description": "comma-separated tool names"}],
+                "responses": {"200": _json("ToolList"), "400": _error_response("unknown group or names"),
+                              **_COMMON_ERRORS}}},
+            "/v1/usage": {"get": {
+                "operationId": "getUsage", "security": [{"bearer": []}],
+                "parameters": [{"name": n, "in": "query", "schema": {"type": "string", "format": "date"}}
+                               for n in ("from", "to")],
+                "responses": {"200": _json("Usage"), "400": _error_response("malformed dates or from after to"),
+                              **_COMMON_ERRORS}}},
+            "/healthz": {"get": {"operationId": "health", "security": [{}],
+                                 "responses": {"200": _json("Status")}}},
+            "/readyz": {"get": {"operationId": "ready", "security": [{}], "responses": {
+                "200": _json("Status"), "503": _json("Status", "not ready")}}},
+            "/metrics": {"get": {"operationId": "metrics", "security": [{}], "responses": {"200": {
+                "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        },
+    }
+
+
+DOCS_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Chat-completion gateway API</title></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>
+"""

@@ -9,7 +9,7 @@ PROTOS := $(shell find proto -name '*.proto')
 GENERATED := $(GEN)/.generated
 export PYTHONPATH := $(CURDIR):$(CURDIR)/$(GEN)
 
-.PHONY: run bridge emulators test lint proto latency bench clean stub-tools stubs stubs-build stubs-test
+.PHONY: run bridge emulators test lint proto latency bench clean stub-tools stubs stubs-build stubs-test client-stubs
 
 $(DEPS): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,7 @@ lint: $(GENERATED)
 	$(BIN)/ruff check .
 	$(BIN)/mypy service bridge
 	$(BIN)/buf lint
+	$(BIN)/python clients/python/generate.py --check
 
 clean:
 	rm -rf $(GEN) $(VENV)
@@ -72,3 +73,7 @@ stubs-test: $(GENERATED)
 ## bench: the full benchmark (wrk + a grpc.aio load client), gateway vs direct upstream, one run
 bench: $(GENERATED)
 	$(BIN)/python bench/run.py
+
+## client-stubs: regenerate the gRPC stubs vendored in clients/python (after a change to proto/)
+client-stubs: $(DEPS)
+	$(BIN)/python clients/python/generate.py

@@ -95,7 +95,8 @@ async def _stream(
 
 
 async def models(request: web.Request) -> web.Response:
-    resp = await request.app[CLIENT].list_models(pb.ListModelsRequest(), request[CTX])
+    req = pb.ListModelsRequest(provider=request.query.get("provider", ""))
+    resp = await request.app[CLIENT].list_models(req, request[CTX])
     return json_response(models_to_json(resp))
 
 

@@ -205,8 +205,12 @@ def build_document() -> dict[str, Any]:
                     "502": _error_response("provider error or unreachable"),
                     "503": _error_response("provider overloaded"), "504": _error_response("provider timed out"),
                     **_COMMON_ERRORS}}},
-            "/v1/models": {"get": {"operationId": "listModels",
-                                   "responses": {"200": _json("ModelList"), **_COMMON_ERRORS}}},
+            "/v1/models": {"get": {
+                "operationId": "listModels",
+                "parameters": [{"name": "provider", "in": "query",
+                                "schema": {"type": "string", "enum": list(PROVIDERS)}}],
+                "responses": {"200": _json("ModelList"), "400": _error_response("unknown provider"),
+                              **_COMMON_ERRORS}}},
             "/v1/tools": {"get": {
                 "operationId": "listTools",
                 "parameters": [

@@ -22,7 +22,7 @@ from service.config import KEY_VARIABLE, Settings
 from service.context import CallContext
 from service.errors import GatewayError, invalid
 from service.ledger import Ledger, UsageRecord
-from service.models import ModelSpec, list_models, resolve_model
+from service.models import PROVIDERS, ModelSpec, list_models, resolve_model
 from service.providers.base import Provider, UpstreamCall
 from service.providers.http import HttpPool
 from service.tools.catalog import ToolCatalog
@@ -175,6 +175,8 @@ class ChatCore:
 
     def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
         self.identify(ctx)
+        if req.provider and req.provider not in PROVIDERS:
+            raise GatewayError("unsupported_provider", f"Unsupported provider: {req.provider}", param="provider")
         return pb.ListModelsResponse(models=[m.to_proto() for m in list_models(req.provider)])
 
     def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:

@@ -189,6 +189,8 @@ async def test_models_and_health(gateway: Running, http: aiohttp.ClientSession) 
         "provider_model_id": "claude-sonnet-4-5-20250929", "context_window": 200000, "max_output_tokens": 64000,
         "pricing": {"input_per_mtok": 3.0, "output_per_mtok": 15.0}}
     assert by_id["Llama-3.3-70B-Instruct"]["pricing"] == {"input_per_mtok": 0.6, "output_per_mtok": 1.8}
+    async with http.get(f"{gateway.url}/v1/models?provider=anthropic") as resp:
+        assert [m["id"] for m in (await resp.json())["data"]] == ["claude-sonnet-4-5", "claude-opus-4"]
     for path, expected in (("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"})):
         async with http.get(gateway.url + path) as resp:
             assert (resp.status, await resp.json()) == (200, expected)

@@ -9,7 +9,7 @@ PROTOS := $(shell find proto -name '*.proto')
 GENERATED := $(GEN)/.generated
 export PYTHONPATH := $(CURDIR):$(CURDIR)/$(GEN)
 
-.PHONY: run bridge emulators test lint proto latency bench clean stub-tools stubs stubs-build stubs-test client-stubs
+.PHONY: run bridge emulators test lint proto latency bench clean stub-tools stubs stubs-build stubs-test client-stubs soak
 
 $(DEPS): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,3 +77,7 @@ bench: $(GENERATED)
 ## client-stubs: regenerate the gRPC stubs vendored in clients/python (after a change to proto/)
 client-stubs: $(DEPS)
 	$(BIN)/python clients/python/generate.py
+
+## soak: 10 minutes of mixed load, watching RSS, sockets and tasks (not in CI)
+soak: $(GENERATED)
+	$(BIN)/python bench/soak.py

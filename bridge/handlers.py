@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -22,6 +23,7 @@ from bridge.translate import (
     unknown_fields,
     usage_to_json,
 )
+from service import metrics
 from service.errors import GatewayError, invalid
 
 log = structlog.get_logger("bridge")
@@ -116,6 +118,7 @@ async def usage(request: web.Request) -> web.Response:
 
 
 async def prometheus_metrics(request: web.Request) -> web.Response:
+    metrics.TASKS.set(len(asyncio.all_tasks()))
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

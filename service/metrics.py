@@ -25,6 +25,7 @@ CALL_LATENCY = Histogram("gateway_model_call_duration_seconds", "Model call time
 UPSTREAM_LATENCY = Histogram("gateway_upstream_duration_seconds", "Time spent waiting on the provider",
                              ["provider"], buckets=_SLOW)
 TOKENS = Counter("gateway_tokens_total", "Tokens by kind", ["provider", "model", "kind"])
+TASKS = Gauge("gateway_asyncio_tasks", "Live asyncio tasks (sampled when /metrics is read)")
 STREAM_TTFT = Histogram("gateway_stream_time_to_first_token_seconds", "Time to the first streamed chunk",
                         ["provider"], buckets=_SLOW)
 

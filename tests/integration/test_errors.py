@@ -272,3 +272,40 @@ async def test_many_bad_requests_concurrently_leave_the_server_healthy(
     results = await asyncio.gather(*[post_raw(http, gateway, b"{bad" * i, "application/json") for i in range(1, 60)])
     assert {r[0] for r in results} == {400}
     await assert_still_serving(http, gateway)
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "meta_llama"])
+async def test_connection_dropped_after_headers_is_502(
+    gateway: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator,
+    provider: str,
+) -> None:
+    emu, body = (anthropic_emu, CLAUDE) if provider == "anthropic" else (llama_emu, LLAMA)
+    emu.enqueue(*[Fault(drop_after=1) for _ in range(3)])  # headers and half a body, then the socket closes
+    started = time.perf_counter()
+    status, _, resp = await post(http, gateway, body)
+    assert status == 502 and time.perf_counter() - started < 5
+    assert_error(resp, "provider_error", "upstream_error")
+    await assert_still_serving(http, gateway)
+
+
+@pytest.mark.parametrize("raw", [b"data: {not json\n\n", b"event: message_start\ndata: [1, 2\n\n", b"\x00\xff garbage"],
+                         ids=["bad-json", "truncated-json", "binary"])
+@pytest.mark.parametrize("provider", ["anthropic", "meta_llama"])
+async def test_malformed_stream_before_any_chunk_is_an_ordinary_502(
+    gateway: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator,
+    provider: str, raw: bytes,
+) -> None:
+    emu, body = (anthropic_emu, CLAUDE) if provider == "anthropic" else (llama_emu, LLAMA)
+    emu.enqueue(Fault(body=raw, headers={"Content-Type": "text/event-stream"}))
+    status, _, resp = await post(http, gateway, {**body, "stream": True})
+    assert status == 502
+    assert_error(resp, "provider_error", "upstream_error")
+    await assert_still_serving(http, gateway)
+
+
+async def test_slow_headers_within_the_timeout_still_answer(
+    gateway: Running, http: aiohttp.ClientSession, llama_emu: LlamaEmulator
+) -> None:
+    llama_emu.enqueue(Fault(delay=0.5))  # the default timeout (5 s in these tests) is not reached
+    status, _, resp = await post(http, gateway, LLAMA)
+    assert status == 200 and len(llama_emu.requests) == 1

@@ -148,8 +148,8 @@ def main() -> None:
         # the request log lines would fill the pipe: drain it in the background
         drain = subprocess.Popen(["cat"], stdin=gw_proc.stdout, stdout=subprocess.DEVNULL)
         procs.append(drain)
-        grpc_addr = re.search(r'"grpc": "([^"]+)"', line).group(1)  # type: ignore[union-attr]
-        http_addr = re.search(r'"http": "([^"]+)"', line).group(1)  # type: ignore[union-attr]
+        grpc_addr = re.search(r'"grpc":\s*"([^"]+)"', line).group(1)  # type: ignore[union-attr]
+        http_addr = re.search(r'"http":\s*"([^"]+)"', line).group(1)  # type: ignore[union-attr]
         import uvloop
 
         uvloop.run(measure(args, emu, f"http://{http_addr}", grpc_addr, noop))

@@ -63,32 +63,52 @@ async def abort(context: grpc.aio.ServicerContext, err: GatewayError) -> None:
     )
 
 
+class _Rpc:
+    """The shared body of every RPC: context in, errors mapped to a status once, the log line out.
+
+    Used as `async with _Rpc(context, name) as ctx:` around the call; works for unary
+    and streaming methods alike.
+    """
+
+    __slots__ = ("context", "name", "ctx", "started", "status")
+
+    def __init__(self, context: grpc.aio.ServicerContext, name: str):
+        self.context, self.name = context, name
+        self.started = time.perf_counter()
+        self.ctx = call_context(context)
+        self.status = "OK"
+
+    async def __aenter__(self) -> CallContext:
+        await self.context.send_initial_metadata((("x-request-id", self.ctx.request_id),))
+        metrics.child(metrics.IN_FLIGHT, "grpc").inc()
+        return self.ctx
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        metrics.child(metrics.IN_FLIGHT, "grpc").dec()
+        err: GatewayError | None = None
+        if isinstance(exc, GatewayError):
+            err = exc
+        elif isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+            self.status = "cancelled"
+        elif isinstance(exc, Exception):
+            log.error("unhandled_error", request_id=self.ctx.request_id, rpc=self.name,
+                      exc_info=(kind, exc, tb))
+            err = GatewayError("internal_error", "Internal error")
+        if err is not None:
+            self.status = err.code
+        finish(self.context, self.ctx, self.name, self.started, self.status)
+        if err is not None:
+            await abort(self.context, err)  # raises: the RPC ends with this status
+
+
 def edge(method: Callable[[Any, Req, CallContext], Awaitable[Resp]]) -> Callable[..., Awaitable[Resp]]:
-    """Wrap a servicer method: build the CallContext, echo x-request-id, map errors."""
+    """Wrap a unary servicer method in `_Rpc`."""
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
-        started = time.perf_counter()
-        ctx = call_context(context)
-        await context.send_initial_metadata((("x-request-id", ctx.request_id),))
-        status = "OK"
-        metrics.child(metrics.IN_FLIGHT, "grpc").inc()
-        try:
+        async with _Rpc(context, method.__name__) as ctx:
             return await method(self, request, ctx)
-        except GatewayError as err:
-            status = err.code
-            await abort(context, err)
-        except asyncio.CancelledError:
-            status = "cancelled"
-            raise
-        except Exception:
-            status = "internal_error"
-            log.exception("unhandled_error", request_id=ctx.request_id, rpc=method.__name__)
-            await abort(context, GatewayError("internal_error", "Internal error"))
-        finally:
-            metrics.child(metrics.IN_FLIGHT, "grpc").dec()
-            finish(context, ctx, method.__name__, started, status)
-        raise AssertionError("unreachable")  # context.abort always raises
+        raise AssertionError("unreachable")  # _Rpc either returned the result or raised
 
     return wrapper
 
@@ -96,31 +116,13 @@ def edge(method: Callable[[Any, Req, CallContext], Awaitable[Resp]]) -> Callable
 def edge_stream(
     method: Callable[[Any, Req, CallContext], AsyncIterator[Resp]],
 ) -> Callable[..., AsyncIterator[Resp]]:
-    """`edge` for server-streaming methods: errors before or during the stream end it with a status."""
+    """Wrap a server-streaming method in `_Rpc`: an error before or during the stream ends it with a status."""
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> AsyncIterator[Resp]:
-        started = time.perf_counter()
-        ctx = call_context(context)
-        await context.send_initial_metadata((("x-request-id", ctx.request_id),))
-        status = "OK"
-        metrics.child(metrics.IN_FLIGHT, "grpc").inc()
-        try:
+        async with _Rpc(context, method.__name__) as ctx:
             async for item in method(self, request, ctx):
                 yield item
-        except GatewayError as err:
-            status = err.code
-            await abort(context, err)
-        except (asyncio.CancelledError, GeneratorExit):
-            status = "cancelled"
-            raise
-        except Exception:
-            status = "internal_error"
-            log.exception("unhandled_error", request_id=ctx.request_id, rpc=method.__name__)
-            await abort(context, GatewayError("internal_error", "Internal error"))
-        finally:
-            metrics.child(metrics.IN_FLIGHT, "grpc").dec()
-            finish(context, ctx, method.__name__, started, status)
 
     return wrapper
 

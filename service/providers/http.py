@@ -9,7 +9,8 @@ provider's URL, headers and body; retries wrap `send` in the shared retry loop.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -18,6 +19,7 @@ from ainative.chat.v1 import chat_pb2 as pb
 
 from service.providers import chunks, classify
 from service.providers.base import UpstreamCall, timed
+from service.providers.retry import call_with_retries
 from service.providers.sse import SSEDecoder
 
 
@@ -40,6 +42,49 @@ class HttpPool:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and how one provider is called: everything `complete`/`open_stream` need besides the call."""
+
+    provider: str
+    url: str
+    request_id_header: str  # the response header carrying the provider's own request id
+    pool: HttpPool
+    timeout_s: float  # UPSTREAM_TIMEOUT_S: per attempt, or per read for streams
+    max_retries: int
+
+
+async def complete(endpoint: Endpoint, call: UpstreamCall, payload: bytes, headers: dict[str, str],
+                   parse: Callable[[Any], pb.ChatCompletion]) -> pb.ChatCompletion:
+    """A non-streaming call: send, read, parse, with retries within the call's deadline."""
+    provider = endpoint.provider
+
+    async def attempt(remaining: float) -> pb.ChatCompletion:
+        resp = await send(endpoint.pool, call, provider, endpoint.url, payload, headers,
+                          request_limits(min(remaining, endpoint.timeout_s), stream=False), endpoint.request_id_header)
+        body = await read_json(call, provider, resp)
+        try:
+            return parse(body)
+        except (AttributeError, TypeError):
+            raise classify.bad_response(provider) from None
+
+    return await call_with_retries(attempt, max_retries=endpoint.max_retries, deadline=call.deadline,
+                                   provider=provider)
+
+
+async def open_stream(endpoint: Endpoint, call: UpstreamCall, payload: bytes,
+                      headers: dict[str, str]) -> aiohttp.ClientResponse:
+    """A streaming call's response, once its status is a success. Retried only here, while opening:
+    once a byte has gone to the client there is no going back."""
+
+    async def attempt(remaining: float) -> aiohttp.ClientResponse:
+        return await send(endpoint.pool, call, endpoint.provider, endpoint.url, payload, headers,
+                          request_limits(min(remaining, endpoint.timeout_s), stream=True), endpoint.request_id_header)
+
+    return await call_with_retries(attempt, max_retries=endpoint.max_retries, deadline=call.deadline,
+                                   provider=endpoint.provider)
 
 
 def request_limits(seconds: float, stream: bool) -> aiohttp.ClientTimeout:

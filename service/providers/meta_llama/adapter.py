@@ -13,14 +13,13 @@ import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.config import Settings
-from service.providers import classify, http
+from service.providers import http
 from service.providers.base import Capabilities, UpstreamCall
 from service.providers.meta_llama.translate import (
     LlamaStreamTranslator,
     from_llama_response,
     to_llama_request,
 )
-from service.providers.retry import call_with_retries
 
 NAME = "meta_llama"
 
@@ -31,9 +30,8 @@ class MetaLlamaProvider:
     capabilities = Capabilities(parallel_tool_calls=False, stop_sequences=False)
 
     def __init__(self, settings: Settings, pool: http.HttpPool):
-        self._settings = settings
-        self._pool = pool
-        self._url = settings.meta_api_base_url + "/chat/completions"
+        self._endpoint = http.Endpoint(NAME, settings.meta_api_base_url + "/chat/completions", "x-request-id",
+                                       pool, settings.upstream_timeout_s, settings.upstream_max_retries)
 
     def _headers(self, call: UpstreamCall, stream: bool) -> dict[str, str]:
         return {
@@ -45,35 +43,11 @@ class MetaLlamaProvider:
 
     async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
         payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens))
-        headers = self._headers(call, stream=False)
-        cap = self._settings.upstream_timeout_s
-
-        async def attempt(remaining: float) -> pb.ChatCompletion:
-            resp = await http.send(self._pool, call, NAME, self._url, payload, headers,
-                                   http.request_limits(min(remaining, cap), stream=False), "x-request-id")
-            body = await http.read_json(call, NAME, resp)
-            try:
-                return from_llama_response(body)
-            except (AttributeError, TypeError):
-                raise classify.bad_response(NAME) from None
-
-        return await call_with_retries(
-            attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline, provider=NAME
-        )
+        return await http.complete(self._endpoint, call, payload, self._headers(call, False), from_llama_response)
 
     async def stream(self, call: UpstreamCall) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
         payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens, stream=True))
-        headers = self._headers(call, stream=True)
-        cap = self._settings.upstream_timeout_s
-
-        async def attempt(remaining: float) -> http.aiohttp.ClientResponse:
-            return await http.send(self._pool, call, NAME, self._url, payload, headers,
-                                   http.request_limits(min(remaining, cap), stream=True), "x-request-id")
-
-        # retried only while opening: once a byte has gone to the client there is no going back
-        resp = await call_with_retries(
-            attempt, max_retries=self._settings.upstream_max_retries, deadline=call.deadline, provider=NAME
-        )
+        resp = await http.open_stream(self._endpoint, call, payload, self._headers(call, True))
         async for chunk in http.translate_stream(call, NAME, resp, LlamaStreamTranslator()):
             yield chunk
 

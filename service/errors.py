@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "chat.ainative.studio"
 
@@ -145,5 +145,3 @@ def from_rpc_status(code: grpc.StatusCode, message: str, status: status_pb2.Stat
         return GatewayError("upstream_timeout", "The request deadline was exceeded")
     return GatewayError(CODE_FOR_GRPC_STATUS.get(code, "internal_error"), message or "Internal error")
 
-
-assert code_pb2.INVALID_ARGUMENT == grpc.StatusCode.INVALID_ARGUMENT.value[0]

@@ -25,8 +25,8 @@ from service.gateway import Gateway, start_gateway
 from tests.emulators import AnthropicEmulator, LlamaEmulator
 from tests.support.postgres import PostgresServer, start_postgres
 
-ANTHROPIC_KEY = "sk-ant-api03-server-side-test-key-0001"
-META_KEY = "LLM|1234567|server-side-test-key-0001"
+ANTHROPIC_KEY = "sk-ant-test-server-side-test-key-0001"
+META_KEY = "LLM|test|server-side-test-key-0001"
 
 
 @pytest.fixture

@@ -156,7 +156,7 @@ async def test_byok_header_overrides_server_key_for_that_request_only(
     gateway: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator
 ) -> None:
     body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
-    user_key = "sk-ant-api03-users-own-key-abcdef"
+    user_key = "sk-ant-test-users-own-key-abcdef"
     status, headers, resp = await post(http, gateway, body, headers={"X-Provider-Key": user_key})
     assert status == 200
     assert anthropic_emu.requests[-1].api_key == user_key

@@ -177,12 +177,12 @@ async def test_missing_server_key_names_the_variable(
 async def test_wrong_key_rejected_by_provider(
     gateway: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator
 ) -> None:
-    anthropic_emu.valid_keys = {"sk-ant-api03-the-only-valid-key-000"}
+    anthropic_emu.valid_keys = {"sk-ant-test-the-only-valid-key-000"}
     status, _, resp = await post(http, gateway, CLAUDE)
     assert status == 401
     assert_error(resp, "authentication_error", "invalid_api_key")
     status, _, resp = await post(http, gateway, CLAUDE,
-                                 headers={"X-Provider-Key": "sk-ant-api03-the-only-valid-key-000"})
+                                 headers={"X-Provider-Key": "sk-ant-test-the-only-valid-key-000"})
     assert status == 200
 
 

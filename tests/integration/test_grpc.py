@@ -105,8 +105,8 @@ async def test_errors_carry_error_info(channel: grpc.aio.Channel, anthropic_emu:
 async def test_provider_key_metadata(channel: grpc.aio.Channel, anthropic_emu: AnthropicEmulator) -> None:
     stub = chat_pb2_grpc.ChatServiceStub(channel)
     req = pb.CreateChatCompletionRequest(model="claude-sonnet-4-5", messages=[user("x")])
-    await stub.CreateChatCompletion(req, metadata=(("x-provider-key", "sk-ant-api03-grpc-callers-key"),))
-    assert anthropic_emu.requests[-1].api_key == "sk-ant-api03-grpc-callers-key"
+    await stub.CreateChatCompletion(req, metadata=(("x-provider-key", "sk-ant-test-grpc-callers-key"),))
+    assert anthropic_emu.requests[-1].api_key == "sk-ant-test-grpc-callers-key"
     await stub.CreateChatCompletion(req)
     assert anthropic_emu.requests[-1].api_key == ANTHROPIC_KEY
 

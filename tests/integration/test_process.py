@@ -17,9 +17,9 @@ import pytest
 from tests.emulators import AnthropicEmulator, Fault, LlamaEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVER_KEY = "sk-ant-api03-process-test-server-key-XYZ123"
-META_SERVER_KEY = "LLM|424242|process-test-meta-key-QRS789"
-USER_KEY = "sk-ant-api03-process-test-users-own-key-ABC456"
+SERVER_KEY = "sk-ant-test-process-test-server-key-XYZ123"
+META_SERVER_KEY = "LLM|test|process-test-meta-key-QRS789"
+USER_KEY = "sk-ant-test-process-test-users-own-key-ABC456"
 
 
 class Proc:

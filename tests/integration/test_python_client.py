@@ -343,15 +343,15 @@ async def test_client_retries_5xx_but_never_other_4xx(make_api: MakeApi, llama_e
 
 async def test_provider_key_per_client_and_per_request(make_api: MakeApi, anthropic_emu: AnthropicEmulator) -> None:
     api = make_api()
-    await api.call("chat", "hi", model=CLAUDE, provider_key="sk-ant-api03-per-request-key-0042")
-    assert anthropic_emu.requests[-1].api_key == "sk-ant-api03-per-request-key-0042"
+    await api.call("chat", "hi", model=CLAUDE, provider_key="sk-ant-test-per-request-key-0042")
+    assert anthropic_emu.requests[-1].api_key == "sk-ant-test-per-request-key-0042"
     await api.call("chat", "hi", model=CLAUDE)
     assert anthropic_emu.requests[-1].api_key == ANTHROPIC_KEY
-    own = make_api(provider_key="sk-ant-api03-client-default-key-7")
+    own = make_api(provider_key="sk-ant-test-client-default-key-7")
     await own.call("chat", "hi", model=CLAUDE)
-    assert anthropic_emu.requests[-1].api_key == "sk-ant-api03-client-default-key-7"
+    assert anthropic_emu.requests[-1].api_key == "sk-ant-test-client-default-key-7"
     await own.stream("hi", model=CLAUDE)
-    assert anthropic_emu.requests[-1].api_key == "sk-ant-api03-client-default-key-7"
+    assert anthropic_emu.requests[-1].api_key == "sk-ant-test-client-default-key-7"
 
 
 async def test_transport_failures(make_api: MakeApi, anthropic_emu: AnthropicEmulator) -> None:

@@ -9,7 +9,7 @@ from service.providers.anthropic.sdk_shape import messages_url, probe
 
 def test_headers_equal_the_sdks_own_for_any_key() -> None:
     shape = probe()
-    for key in ("sk-ant-api03-server-key", "sk-ant-api03-someone-elses"):
+    for key in ("sk-ant-test-server-key", "sk-ant-test-someone-elses"):
         sdk = anthropic.AsyncAnthropic(api_key=key, base_url="http://127.0.0.1:9", max_retries=0)
         expected = {k: v for k, v in sdk.default_headers.items() if isinstance(v, str)}
         assert shape.headers_for(key) == expected

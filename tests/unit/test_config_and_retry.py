@@ -105,6 +105,6 @@ def test_rpc_status_round_trip_and_scrub() -> None:
     back = from_rpc_status(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow", to_rpc_status(err))
     assert (back.code, back.message, back.param, back.retry_after) == ("rate_limited", "slow", "model", "3")
     assert from_rpc_status(grpc.StatusCode.UNAVAILABLE, "x", None).code == "service_unavailable"
-    text = "key sk-ant-api03-abcdefghijklmnop and LLM|123|secret and Bearer abc.def and mykey123"
+    text = "key sk-ant-test-abcdefghijklmnop and LLM|123|secret and Bearer abc.def and mykey123"
     cleaned = scrub(text, "mykey123")
     assert "sk-ant" not in cleaned and "LLM|" not in cleaned and "abc.def" not in cleaned and "mykey123" not in cleaned

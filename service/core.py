@@ -33,15 +33,14 @@ _BACKOFF_ALLOWANCE_S = 30.0
 
 
 def _day(value: str, param: str) -> str:
+    """A YYYY-MM-DD query date, or "" when absent."""
     if not value:
         return ""
     try:
-        return dt.date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_day(param)
+        if len(value) == 10:
+            return dt.date.fromisoformat(value).isoformat()
     except ValueError:
-        return _bad_day(param)
-
-
-def _bad_day(param: str) -> str:
+        pass
     raise invalid(f"{param} must be a date as YYYY-MM-DD", param)
 
 

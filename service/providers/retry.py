@@ -1,6 +1,6 @@
 """The retry policy shared by all adapters (Stainless-compatible, deadline-aware).
 
-Retries 408/409/429/5xx/529, connection errors and timeouts, at most
+Retries what the adapters marked retryable (408/409/429/5xx/529, network errors, timeouts), at most
 `max_retries` times, waiting `retry-after` when the provider says so (0-60 s),
 else 0.5 s * 2^n capped at 8 s with up to 25 % jitter. It never sleeps past the
 call's deadline: when the wait would end after it, the last error is raised.
@@ -21,13 +21,6 @@ from service.errors import GatewayError
 from service.providers.classify import timeout_error
 
 T = TypeVar("T")
-
-RETRYABLE_STATUSES = frozenset({408, 409, 429})
-
-
-def is_retryable_status(status: int) -> bool:
-    return status in RETRYABLE_STATUSES or status >= 500
-
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (seconds or HTTP date), if usable."""

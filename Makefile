@@ -81,3 +81,7 @@ client-stubs: $(DEPS)
 ## soak: 10 minutes of mixed load, watching RSS, sockets and tasks (not in CI)
 soak: $(GENERATED)
 	$(BIN)/python bench/soak.py
+
+## latency: a quick added-latency check at concurrency 1, gateway vs direct upstream (REST and gRPC)
+latency: $(GENERATED)
+	$(BIN)/python bench/latency.py

@@ -327,7 +327,8 @@ class Emulator:
         self._stopping = False
         runner = web.AppRunner(self.make_app(), handler_cancellation=True, access_log=None, shutdown_timeout=0.25)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        # a backlog like the gateway's: 1,000-stream bursts must not lose SYNs to a full accept queue
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=1024)
         await site.start()
         self._runner = runner
         self.port = runner.addresses[0][1]

@@ -8,8 +8,9 @@ provider's URL, headers and body; retries wrap `send` in the shared retry loop.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,8 +63,7 @@ async def complete(endpoint: Endpoint, call: UpstreamCall, payload: bytes, heade
     provider = endpoint.provider
 
     async def attempt(remaining: float) -> pb.ChatCompletion:
-        resp = await send(endpoint.pool, call, provider, endpoint.url, payload, headers,
-                          request_limits(min(remaining, endpoint.timeout_s), stream=False), endpoint.request_id_header)
+        resp = await send(endpoint, call, payload, headers, remaining, stream=False)
         body = await read_json(call, provider, resp)
         try:
             return parse(body)
@@ -80,8 +80,7 @@ async def open_stream(endpoint: Endpoint, call: UpstreamCall, payload: bytes,
     once a byte has gone to the client there is no going back."""
 
     async def attempt(remaining: float) -> aiohttp.ClientResponse:
-        return await send(endpoint.pool, call, endpoint.provider, endpoint.url, payload, headers,
-                          request_limits(min(remaining, endpoint.timeout_s), stream=True), endpoint.request_id_header)
+        return await send(endpoint, call, payload, headers, remaining, stream=True)
 
     return await call_with_retries(attempt, max_retries=endpoint.max_retries, deadline=call.deadline,
                                    provider=endpoint.provider)
@@ -93,44 +92,45 @@ def request_limits(seconds: float, stream: bool) -> aiohttp.ClientTimeout:
         total=seconds)
 
 
-async def send(pool: HttpPool, call: UpstreamCall, provider: str, url: str, payload: bytes,
-               headers: dict[str, str], limits: aiohttp.ClientTimeout,
-               request_id_header: str) -> aiohttp.ClientResponse:
-    """One attempt; the response once its status is a success, else the classified error."""
-    call.stats.attempts += 1
+@contextlib.contextmanager
+def _waiting_on(call: UpstreamCall, provider: str) -> Iterator[None]:
+    """Time spent inside counts as upstream time; network failures become classified errors."""
     started = time.perf_counter()
     try:
-        resp = await pool.session.post(url, data=payload, headers=headers, timeout=limits)
-        call.stats.upstream_request_id = resp.headers.get(request_id_header, "")
+        yield
+    except TimeoutError:
+        raise classify.timeout_error(provider) from None
+    except aiohttp.ClientError:
+        raise classify.connection_error(provider) from None
+    finally:
+        call.stats.upstream_s += time.perf_counter() - started
+
+
+async def send(endpoint: Endpoint, call: UpstreamCall, payload: bytes, headers: dict[str, str],
+               remaining: float, stream: bool) -> aiohttp.ClientResponse:
+    """One attempt within `remaining` seconds; the response once its status is a success, else the
+    classified error."""
+    limits = request_limits(min(remaining, endpoint.timeout_s), stream)
+    call.stats.attempts += 1
+    with _waiting_on(call, endpoint.provider):
+        resp = await endpoint.pool.session.post(endpoint.url, data=payload, headers=headers, timeout=limits)
+        call.stats.upstream_request_id = resp.headers.get(endpoint.request_id_header, "")
         if resp.status < 400:
             return resp
         async with resp:
             raw = await resp.read()
-    except TimeoutError:
-        raise classify.timeout_error(provider) from None
-    except aiohttp.ClientError:
-        raise classify.connection_error(provider) from None
-    finally:
-        call.stats.upstream_s += time.perf_counter() - started
     try:
         body: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
         body = raw
-    raise classify.classify_status(provider, resp.status, body, model=call.request.model,
+    raise classify.classify_status(endpoint.provider, resp.status, body, model=call.request.model,
                                    retry_after=resp.headers.get("Retry-After"), api_key=call.api_key)
 
 
 async def read_json(call: UpstreamCall, provider: str, resp: aiohttp.ClientResponse) -> Any:
-    started = time.perf_counter()
-    try:
+    with _waiting_on(call, provider):
         async with resp:
             raw = await resp.read()
-    except TimeoutError:
-        raise classify.timeout_error(provider) from None
-    except aiohttp.ClientError:
-        raise classify.connection_error(provider) from None
-    finally:
-        call.stats.upstream_s += time.perf_counter() - started
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -1,22 +1,31 @@
 # Everything bootstraps on first use: the virtualenv, dependencies, generated code.
+# `make run` installs the runtime set only (requirements.txt + the code generator);
+# `make test`, `make lint` and the benchmarks add the developer set (requirements-dev.txt).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEPS := $(VENV)/.deps
+RUN_DEPS := $(VENV)/.deps-run
+DEV_DEPS := $(VENV)/.deps-dev
 GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 GENERATED := $(GEN)/.generated
-export PYTHONPATH := $(CURDIR):$(CURDIR)/$(GEN)
 
 .PHONY: run bridge emulators test lint proto latency bench clean stub-tools stubs stubs-build stubs-test client-stubs soak
 
-$(DEPS): requirements.txt requirements-dev.txt
+# The .pth file puts the repo and the generated code on the venv's import path, so
+# `.venv/bin/python -m service` and the README's snippets work from any folder without PYTHONPATH.
+$(RUN_DEPS): requirements.txt requirements-build.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-build.txt
+	@printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/$(GEN)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/chat-gateway.pth"
+	@touch $@
+
+$(DEV_DEPS): requirements-dev.txt $(RUN_DEPS)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-$(GENERATED): $(PROTOS) $(DEPS)
+$(GENERATED): $(PROTOS) $(RUN_DEPS)
 	@rm -rf $(GEN) && mkdir -p $(GEN)
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$(GEN) --pyi_out=$(GEN) \
 		--grpc_python_out=$(GEN) $(PROTOS)
@@ -38,11 +47,11 @@ emulators: $(GENERATED)
 	$(BIN)/python -m tests.emulators --anthropic-port 9101 --llama-port 9102
 
 ## test: the whole suite
-test: $(GENERATED)
+test: $(GENERATED) $(DEV_DEPS)
 	$(BIN)/pytest
 
 ## lint: ruff, mypy and buf lint
-lint: $(GENERATED)
+lint: $(GENERATED) $(DEV_DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/mypy service bridge
 	$(BIN)/buf lint
@@ -67,21 +76,21 @@ stubs-build: stub-tools
 	cd clients/ts && npm run --silent build
 
 ## stubs-test: the stub tests alone (TypeScript and Go clients against the gateway, reproducibility)
-stubs-test: $(GENERATED)
+stubs-test: $(GENERATED) $(DEV_DEPS)
 	$(BIN)/pytest tests/integration/test_stubs.py
 
 ## bench: the full benchmark (wrk + a grpc.aio load client), gateway vs direct upstream, one run
-bench: $(GENERATED)
+bench: $(GENERATED) $(DEV_DEPS)
 	$(BIN)/python bench/run.py
 
 ## client-stubs: regenerate the gRPC stubs vendored in clients/python (after a change to proto/)
-client-stubs: $(DEPS)
+client-stubs: $(DEV_DEPS)
 	$(BIN)/python clients/python/generate.py
 
 ## soak: 10 minutes of mixed load, watching RSS, sockets and tasks (not in CI)
-soak: $(GENERATED)
+soak: $(GENERATED) $(DEV_DEPS)
 	$(BIN)/python bench/soak.py
 
 ## latency: a quick added-latency check at concurrency 1, gateway vs direct upstream (REST and gRPC)
-latency: $(GENERATED)
+latency: $(GENERATED) $(DEV_DEPS)
 	$(BIN)/python bench/latency.py

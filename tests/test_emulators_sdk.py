@@ -2,8 +2,8 @@
 
 `anthropic` (2.14) and `llama-api-client` (0.6) parse what the emulators send into their typed models
 and map error statuses to their exception classes, so these tests prove the emulators speak the wire
-formats of reference §1 / §2 (/work/shared/reference/wire-formats.md).  A few raw-HTTP tests check
-what the SDKs hide (SSE `event:` lines, `ping`, headers, no `[DONE]`).
+formats of docs/wire-formats.md §1 / §2.  A few raw-HTTP tests check what the SDKs hide (SSE `event:`
+lines, `ping`, headers, no `[DONE]`).
 """
 
 from __future__ import annotations
@@ -889,7 +889,7 @@ async def test_llama_stream_requires_sse_accept(
     lemu: LlamaEmulator, lclient: llama_api_client.AsyncLlamaAPIClient, http: aiohttp.ClientSession
 ) -> None:
     # llama-api-client 0.6.0 sends "Accept: application/json" even with stream=True: the real API's
-    # quirk (reference §2.1) makes that a 400, so callers must add the header themselves.
+    # quirk (docs/wire-formats.md §2.1) makes that a 400, so callers must add the header themselves.
     with pytest.raises(llama_api_client.BadRequestError):
         await lclient.chat.completions.create(model=LLAMA, messages=user("x"), stream=True)
     assert lemu.requests[-1].headers["accept"] == "application/json"

@@ -1,6 +1,6 @@
 """Builders for the ChatCompletionChunk fragments every stream translator emits.
 
-Choice index is always 0 (pitfall 4); id/created/model are filled in by the core.
+Choice index is always 0 (docs/wire-formats.md §4.7, pitfall 4); id/created/model are filled in by the core.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Anthropic Messages API emulator (``POST /v1/messages``, ``GET /v1/models``).
 
-Wire format per /work/shared/reference/wire-formats.md §1.  ``base_url`` has no ``/v1`` (the SDK
+Wire format per docs/wire-formats.md §1.  ``base_url`` has no ``/v1`` (the SDK
 appends ``/v1/messages``).
 
 Validation mirrors the real API's HTTP 400 ``invalid_request_error`` rejections that a careless
-gateway triggers (reference §1.3, §4.7), with messages worded like the real ones.  Two deliberate
+gateway triggers (docs/wire-formats.md §1.3, §4.7), with messages worded like the real ones.  Two deliberate
 strictness choices:
 
 * every ``tool_use`` of an assistant turn must be answered by ``tool_result`` blocks in the single
@@ -73,7 +73,7 @@ ANTHROPIC_MODELS: dict[str, int] = {
     "claude-mythos-5": 128000,
 }
 
-#: HTTP status -> Anthropic error.type (reference §1.7)
+#: HTTP status -> Anthropic error.type (docs/wire-formats.md §1.7)
 ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",

@@ -1,6 +1,6 @@
 """Meta Llama API (native) emulator: ``POST /v1/chat/completions``, ``GET /v1/models``.
 
-Wire format per /work/shared/reference/wire-formats.md §2.  ``base_url`` ends in ``/v1`` like the
+Wire format per docs/wire-formats.md §2.  ``base_url`` ends in ``/v1`` like the
 SDK default ``https://api.llama.com/v1``.
 
 Error bodies: the Llama API does not document its error body and no captured body was found (the

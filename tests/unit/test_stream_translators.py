@@ -1,4 +1,4 @@
-"""Stream translation tables: raw provider SSE bytes in, OpenAI chunk deltas out (reference §4.4, §4.5).
+"""Stream translation tables: raw provider SSE bytes in, OpenAI chunk deltas out (docs/wire-formats.md §4.4, §4.5).
 
 Every transcript is also fed one byte at a time, so events split anywhere by the
 network decode the same.

@@ -2,7 +2,7 @@
 
 No I/O, clock or environment here: request proto -> Messages body dict, and
 Messages response dict -> ChatCompletion proto. Rules follow
-shared/reference/wire-formats.md §4.1-4.3 and the pitfalls of §4.7.
+docs/wire-formats.md §4.1-4.3; "pitfall N" is row N of its §4.7.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _tool_input(arguments: str, param: str) -> dict[str, Any]:
 
 
 def to_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(system blocks, Anthropic messages) from our chat messages (reference §4.2)."""
+    """(system blocks, Anthropic messages) from our chat messages (docs/wire-formats.md §4.2)."""
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for i, msg in enumerate(messages):
@@ -170,7 +170,7 @@ def _tool(tool: pb.Tool) -> dict[str, Any]:
 def to_anthropic_request(
     req: pb.CreateChatCompletionRequest, model_id: str, max_tokens: int, stream: bool = False
 ) -> dict[str, Any]:
-    """The Messages API body for `req` (reference §4.1)."""
+    """The Messages API body for `req` (docs/wire-formats.md §4.1)."""
     system, messages = to_messages(req.messages)
     if not messages:
         raise invalid("At least one user message is required", "messages")
@@ -239,7 +239,7 @@ def from_anthropic_response(body: dict[str, Any]) -> pb.ChatCompletion:
 
 
 class AnthropicStreamTranslator:
-    """State machine: Anthropic SSE events in, ChatCompletionChunks out (reference §4.4).
+    """State machine: Anthropic SSE events in, ChatCompletionChunks out (docs/wire-formats.md §4.4).
 
     Tool-call indexes come from our own counter (text and tool blocks share the
     Anthropic block index space, pitfall 3); usage is replaced, never added,

@@ -1,7 +1,7 @@
 """Pure translation between our protobuf contract and the Llama API's native chat format.
 
 Request proto -> `POST /chat/completions` body, and response body -> ChatCompletion
-proto (shared/reference/wire-formats.md §2.2-2.4 and §4.5). No I/O here.
+proto (docs/wire-formats.md §2.2-2.4 and §4.5). No I/O here.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _tool_choice(choice: pb.ToolChoice) -> str | dict[str, Any] | None:
 def to_llama_request(
     req: pb.CreateChatCompletionRequest, model_id: str, max_tokens: int, stream: bool = False
 ) -> dict[str, Any]:
-    """The native chat-completions body (reference §4.5).
+    """The native chat-completions body (docs/wire-formats.md §4.5).
 
     `stop` and `parallel_tool_calls` have no native equivalent and are dropped;
     `max_tokens` becomes `max_completion_tokens`.
@@ -159,7 +159,7 @@ def from_llama_response(body: dict[str, Any]) -> pb.ChatCompletion:
 
 
 class LlamaStreamTranslator:
-    """State machine: Llama API native stream events in, ChatCompletionChunks out (reference §2.5, §4.5).
+    """State machine: Llama API native stream events in, ChatCompletionChunks out (docs/wire-formats.md §2.5, §4.5).
 
     Tool-call fragments carry no index: a fragment with a new `id` starts the
     next call (our own counter), fragments without one continue the current call.

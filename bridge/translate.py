@@ -371,7 +371,7 @@ def _delta_to_json(d: pb.Delta) -> dict[str, Any]:
 
 
 def chunk_to_json(c: pb.ChatCompletionChunk) -> dict[str, Any]:
-    """The OpenAI chat.completion.chunk object for `c` (reference §3.4)."""
+    """The OpenAI chat.completion.chunk object for `c` (docs/wire-formats.md §3.4)."""
     out: dict[str, Any] = {
         "id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.model,
         "provider": c.provider,

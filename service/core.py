@@ -1,7 +1,8 @@
 """The gateway's logic, transport-free: protobuf in, protobuf out.
 
 Both edges call this: the gRPC servicer, and the REST bridge directly when it
-runs in the same process (no socket in between, SPEC §8). Every call is
+runs in the same process (no socket in between: a loopback gRPC round trip
+alone would cost most of the gateway's ~1 ms latency budget). Every call is
 identified here (bearer JWT), and every call that reached a provider is
 written to the usage ledger here, whichever edge it came through.
 """

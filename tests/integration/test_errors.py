@@ -1,4 +1,4 @@
-"""Every SPEC §2 error, end to end, in the documented format; the server keeps serving."""
+"""Every error of the README's error table, end to end, in the documented format; the server keeps serving."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ class MetaLlamaProvider:
         return {
             "Authorization": f"Bearer {call.api_key}",
             "Content-Type": "application/json",
-            # the Llama API answers stream:true without this Accept with a 400 (reference pitfall 19)
+            # the Llama API answers stream:true without this Accept with a 400 (docs/wire-formats.md §2.1)
             "Accept": "text/event-stream" if stream else "application/json",
         }
 

@@ -200,6 +200,28 @@ async def test_tool_calls_are_typed_and_the_loop_round_trips(api: Api, llama_emu
         {"role": "tool", "tool_call_id": "call_r", "content": "24C"}]
 
 
+async def test_tool_result_sends_dicts_and_lists_as_json_strings(api: Api, llama_emu: LlamaEmulator) -> None:
+    calls = [EmuToolCall("get_weather", {"location": place}, id=f"call_{place[0].lower()}")
+             for place in ("Zürich", "Bern", "Chur")]
+    llama_emu.enqueue(Turn(tool_calls=calls, usage=(30, 12)), Turn(text="Done.", usage=(60, 2)))
+    first = await api.call("chat", "Weather in Zürich, Bern and Chur?", model=LLAMA, tools=[WEATHER_TOOL])
+    results = [Message.tool_result("call_z", {"location": "Zürich", "temp_c": 18.5, "rain": False, "alerts": None}),
+               Message.tool_result("call_b", [{"hour": 9, "temp_c": 11}, "sunny"]),
+               Message.tool_result("call_c", '{"already": "a JSON string"}')]
+    second = await api.call("chat", [{"role": "user", "content": "Weather in Zürich, Bern and Chur?"}, first.message,
+                                     *results], model=LLAMA, tools=[WEATHER_TOOL])
+    assert (second.content, second.finish_reason) == ("Done.", "stop")
+    assert llama_emu.requests[-1].json["messages"][2:] == [
+        {"role": "tool", "tool_call_id": "call_z",
+         "content": '{"location": "Zürich", "temp_c": 18.5, "rain": false, "alerts": null}'},
+        {"role": "tool", "tool_call_id": "call_b", "content": '[{"hour": 9, "temp_c": 11}, "sunny"]'},
+        {"role": "tool", "tool_call_id": "call_c", "content": '{"already": "a JSON string"}'}]
+    assert [m.content for m in results] == [
+        '{"location": "Zürich", "temp_c": 18.5, "rain": false, "alerts": null}',
+        '[{"hour": 9, "temp_c": 11}, "sunny"]',
+        '{"already": "a JSON string"}']
+
+
 @pytest.mark.parametrize("turn", [
     Turn(text="The weather in Oslo is mild, with light rain expected in the afternoon.", usage=(21, 14)),
     Turn(text="Let me look that up.", tool_calls=[EmuToolCall("get_weather", {"location": "Oslo"}, id="call_o")],
@@ -366,6 +388,44 @@ async def test_transport_failures(make_api: MakeApi, anthropic_emu: AnthropicEmu
     with pytest.raises(GatewayError) as slow:
         await make_api(timeout=0.3, max_retries=0).call("chat", "hi", model=CLAUDE)
     assert isinstance(slow.value, GatewayTimeoutError) or slow.value.code == "upstream_timeout"
+
+
+async def test_clients_take_their_default_address_from_the_environment(
+    gw: Running, anthropic_emu: AnthropicEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GATEWAY_URL / GATEWAY_GRPC pick the gateway when no address is passed, as for gateway-chat."""
+    monkeypatch.delenv("GATEWAY_GRPC", raising=False)
+    monkeypatch.setenv("GATEWAY_URL", gw.url)
+    anthropic_emu.enqueue(Turn(text="sync over REST", usage=(2, 3)), Turn(text="async over REST", usage=(2, 3)),
+                          Turn(text="sync over gRPC", usage=(2, 3)), Turn(text="async over gRPC", usage=(2, 3)))
+    with GatewayClient(model=CLAUDE, backoff=0.0) as sync:
+        assert (sync.transport, sync.base_url) == ("rest", gw.url)
+        assert (await asyncio.to_thread(sync.chat, "Hi")).content == "sync over REST"
+    async with AsyncGatewayClient(model=CLAUDE, backoff=0.0) as client:
+        assert (client.transport, client.base_url) == ("rest", gw.url)
+        assert (await client.chat("Hi")).content == "async over REST"
+    elsewhere = f"http://127.0.0.1:{closed_port()}"
+    with GatewayClient(elsewhere) as explicit:  # an address passed in wins over the environment
+        assert (explicit.transport, explicit.base_url) == ("rest", elsewhere)
+
+    monkeypatch.setenv("GATEWAY_GRPC", gw.grpc_target)  # as for the CLI: gRPC when set and no URL is passed
+    with GatewayClient(model=CLAUDE, backoff=0.0) as sync:
+        assert (sync.transport, sync.grpc_target) == ("grpc", gw.grpc_target)
+        assert (await asyncio.to_thread(sync.chat, "Hi")).content == "sync over gRPC"
+    async with AsyncGatewayClient(model=CLAUDE, backoff=0.0) as client:
+        assert (client.transport, client.grpc_target) == ("grpc", gw.grpc_target)
+        assert (await client.chat("Hi")).content == "async over gRPC"
+    with GatewayClient(transport="rest") as rest, GatewayClient(elsewhere) as explicit:
+        assert (rest.transport, rest.base_url, explicit.transport) == ("rest", gw.url, "rest")
+    monkeypatch.delenv("GATEWAY_URL")
+    with GatewayClient(transport="grpc") as grpc_only:
+        assert (grpc_only.transport, grpc_only.grpc_target) == ("grpc", gw.grpc_target)
+    assert [r.json["messages"][0]["content"][0]["text"] for r in anthropic_emu.requests] == ["Hi"] * 4
+
+    monkeypatch.delenv("GATEWAY_GRPC")
+    with GatewayClient() as default, GatewayClient(transport="grpc") as default_grpc:
+        assert (default.transport, default.base_url) == ("rest", "http://127.0.0.1:8080")
+        assert (default_grpc.transport, default_grpc.grpc_target) == ("grpc", "127.0.0.1:50051")
 
 
 def test_vendored_grpc_stubs_match_a_fresh_generation() -> None:

@@ -122,10 +122,8 @@ def make_client(args: argparse.Namespace) -> GatewayClient:
         "timeout": timeout if timeout > 0 else None,
         "max_retries": max(retries, 0),
     }
-    grpc_target = args.grpc or (None if args.url else env.get("GATEWAY_GRPC"))
-    if grpc_target:
-        return GatewayClient(grpc_target=grpc_target, transport="grpc", **common)
-    return GatewayClient(args.url or env.get("GATEWAY_URL") or DEFAULT_URL, transport="rest", **common)
+    # --url / --grpc, else GATEWAY_GRPC, else GATEWAY_URL: the library's own rule (client.resolve_endpoint)
+    return GatewayClient(args.url, grpc_target=args.grpc, **common)
 
 
 def _print_json(data: Any, out: TextIO) -> None:

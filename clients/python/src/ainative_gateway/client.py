@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -25,13 +26,29 @@ from ainative_gateway._transport import CallOptions
 from ainative_gateway.errors import GatewayError
 from ainative_gateway.results import ChatCompletion, ChatCompletionChunk, Model, Tool, UsageReport
 
-__all__ = ["DEFAULT_GRPC_TARGET", "DEFAULT_URL", "AsyncGatewayClient", "GatewayClient"]
+__all__ = ["DEFAULT_GRPC_TARGET", "DEFAULT_URL", "AsyncGatewayClient", "GatewayClient", "resolve_endpoint"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_GRPC_TARGET = "127.0.0.1:50051"
 MAX_RETRY_AFTER = 60.0
 MAX_BACKOFF = 8.0
 Transport = Literal["rest", "grpc"]
+
+
+def resolve_endpoint(base_url: str | None = None, grpc_target: str | None = None,
+                     transport: Transport | None = None) -> tuple[Transport, str, str]:
+    """``(transport, base_url, grpc_target)`` of a client, the clients' and ``gateway-chat``'s one rule.
+
+    An address passed in wins over the environment. Without ``transport``: REST when ``base_url`` is given,
+    gRPC when only ``grpc_target`` is, else gRPC when ``GATEWAY_GRPC`` is set, else REST. A missing address
+    comes from ``GATEWAY_URL`` / ``GATEWAY_GRPC`` (empty counts as unset), else ``DEFAULT_URL`` /
+    ``DEFAULT_GRPC_TARGET``. The environment is read on each call, i.e. when a client is made.
+    """
+    env_url = os.environ.get("GATEWAY_URL", "").strip() or None
+    env_grpc = os.environ.get("GATEWAY_GRPC", "").strip() or None
+    if transport is None:
+        transport = "rest" if base_url else "grpc" if grpc_target or env_grpc else "rest"
+    return transport, base_url or env_url or DEFAULT_URL, grpc_target or env_grpc or DEFAULT_GRPC_TARGET
 
 
 class _Unset:
@@ -47,15 +64,12 @@ class _ClientBase:
                  transport: Transport | None = None, token: str | None = None, provider_key: str | None = None,
                  model: str | None = None, timeout: float | None = 60.0, max_retries: int = 2,
                  backoff: float = 0.5) -> None:
-        if transport is None:
-            transport = "grpc" if grpc_target and not base_url else "rest"
-        if transport not in ("rest", "grpc"):
+        if transport not in (None, "rest", "grpc"):
             raise ValueError(f"transport must be 'rest' or 'grpc', not {transport!r}")
         if max_retries < 0 or backoff < 0:
             raise ValueError("max_retries and backoff must not be negative")
-        self.transport: Transport = transport
-        self.base_url = base_url or DEFAULT_URL
-        self.grpc_target = grpc_target or DEFAULT_GRPC_TARGET
+        self.transport: Transport
+        self.transport, self.base_url, self.grpc_target = resolve_endpoint(base_url, grpc_target, transport)
         self.token = token
         self.provider_key = provider_key
         self.model = model
@@ -98,7 +112,9 @@ class AsyncGatewayClient(_ClientBase):
     """The asyncio client.
 
     ``AsyncGatewayClient("http://127.0.0.1:8080")`` speaks REST; ``AsyncGatewayClient(grpc_target="host:50051")``
-    (or ``transport="grpc"``) speaks gRPC. ``token`` is the JWT sent as ``authorization: Bearer``;
+    (or ``transport="grpc"``) speaks gRPC. Without an address, ``GATEWAY_URL`` (REST) or ``GATEWAY_GRPC`` (gRPC,
+    chosen when set) give it, as for ``gateway-chat``: see ``resolve_endpoint``. ``token`` is the JWT sent as
+    ``authorization: Bearer``;
     ``provider_key`` a default BYOK key (each call may pass its own); ``model`` the default model;
     ``timeout`` seconds per attempt (``None``: none); ``max_retries``/``backoff``: see the module doc.
     """

@@ -75,9 +75,16 @@ class Message:
         return cls("user", content)
 
     @classmethod
-    def tool_result(cls, tool_call_id: str, content: str) -> Message:
-        """The answer to one tool call, to send back with the conversation."""
-        return cls("tool", content, tool_call_id=tool_call_id)
+    def tool_result(cls, tool_call_id: str, content: Any) -> Message:
+        """The answer to one tool call, to send back with the conversation.
+
+        ``content`` is the tool's result: a ``str`` is sent as is; any other JSON value (a dict, a list, a
+        number, ``True``/``False``, ``None``) is serialised with ``json.dumps(content, ensure_ascii=False)``,
+        as the gateway (like the providers) takes a tool result as a string. A value ``json.dumps`` cannot
+        serialise raises ``TypeError``: convert it first (e.g. ``json.dumps(result, default=str)``).
+        """
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        return cls("tool", text, tool_call_id=tool_call_id)
 
     def to_dict(self) -> dict[str, Any]:
         """The OpenAI message shape, ready to be sent back in ``messages``."""

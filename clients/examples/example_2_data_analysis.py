@@ -1,7 +1,7 @@
 """Example 2 of the guide: multi-tool agentic workflow (create a table, insert rows, query them).
 
 The model asks for the ZeroDB tools; this client runs them against a local SQLite stand-in for ZeroDB
-(EXAMPLES_DATA_DIR/zerodb.sqlite3, default ./examples-data) and sends the results back until the model answers.
+(EXAMPLES_DATA_DIR/zerodb.sqlite3, default ./data/examples) and sends the results back until the model answers.
 
 GATEWAY_URL=http://127.0.0.1:8080 python clients/examples/example_2_data_analysis.py
 """

@@ -1,7 +1,7 @@
 """Example 3 of the guide: a memory-backed conversational agent (two conversations).
 
 The model stores and searches memories with zerodb_store_memory / zerodb_search_memory; this client runs them
-against a local SQLite memory file (EXAMPLES_DATA_DIR/memory.sqlite3, default ./examples-data), so what the
+against a local SQLite memory file (EXAMPLES_DATA_DIR/memory.sqlite3, default ./data/examples), so what the
 first conversation stores, the second one finds.
 
 GATEWAY_URL=http://127.0.0.1:8080 python clients/examples/example_3_memory_agent.py

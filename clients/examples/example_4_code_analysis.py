@@ -1,6 +1,6 @@
 """Example 4 of the guide: a code analysis agent that writes the code to a file, writes a test and runs it.
 
-The client runs the tools inside the sandbox folder EXAMPLES_SANDBOX (default ./examples-sandbox):
+The client runs the tools inside the sandbox folder EXAMPLES_SANDBOX (default ./data/examples/sandbox):
 file_tool (paths confined to the sandbox), bash_tool (allow-listed commands only, no shell, with a timeout)
 and testing_tool (pytest or unittest with this Python). Refused or failed tools go back to the model as
 {"error": ...} results. The sandbox is a folder, not an isolation boundary: the tests the model writes run.

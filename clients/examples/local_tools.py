@@ -1,9 +1,9 @@
 """Local executors for the tools the examples give the model (the guide: "your client must execute the tools").
 
-* ZeroDB stand-ins on SQLite files in ``EXAMPLES_DATA_DIR`` (default ``./examples-data``):
+* ZeroDB stand-ins on SQLite files in ``EXAMPLES_DATA_DIR`` (default ``./data/examples``):
   ``zerodb_create_table`` / ``zerodb_insert_rows`` / ``zerodb_query_table`` / ``zerodb_semantic_search``
   in ``zerodb.sqlite3``, ``zerodb_store_memory`` / ``zerodb_search_memory`` in ``memory.sqlite3``.
-* Agent tools confined to ``EXAMPLES_SANDBOX`` (default ``./examples-sandbox``): ``file_tool``,
+* Agent tools confined to ``EXAMPLES_SANDBOX`` (default ``EXAMPLES_DATA_DIR/sandbox``): ``file_tool``,
   ``bash_tool`` (allow-listed commands only, no shell, with a timeout), ``testing_tool`` (pytest/unittest).
 * ``http_tool``: GET/HEAD to allow-listed hosts only (``EXAMPLES_HTTP_ALLOW``, default loopback).
 
@@ -39,14 +39,24 @@ READ_LIMIT = 100_000  # bytes file_tool reads at most
 MAX_TIMEOUT_S = 120
 
 
+#: Where the examples keep their state unless EXAMPLES_DATA_DIR says otherwise: relative to the working
+#: directory, like the gateway's own DATA_DIR (./data). Run from the repository root (as the README says), it
+#: is ./data/examples, inside the git-ignored ./data and so never in the source tree; the SQLite files persist
+#: from run to run (Example 3's memories) and stay easy to inspect.
+DEFAULT_DATA_DIR = "./data/examples"
+
+
 def data_dir() -> Path:
-    path = Path(os.environ.get("EXAMPLES_DATA_DIR", "./examples-data")).resolve()
+    """``EXAMPLES_DATA_DIR`` (an empty value counts as unset), else ``./data/examples``; created if missing."""
+    path = Path(os.environ.get("EXAMPLES_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def sandbox_dir() -> Path:
-    path = Path(os.environ.get("EXAMPLES_SANDBOX", "./examples-sandbox")).resolve()
+    """``EXAMPLES_SANDBOX``, else the ``sandbox`` folder of ``data_dir()``; created if missing."""
+    raw = os.environ.get("EXAMPLES_SANDBOX")
+    path = Path(raw).resolve() if raw else data_dir() / "sandbox"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

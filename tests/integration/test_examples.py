@@ -1,7 +1,8 @@
 """clients/examples/: every script run as a real subprocess against an in-process gateway and scripted emulators.
 
 The scripts run with asyncio's non-blocking subprocess API: the gateway and the emulators live in this test's
-event loop, so a blocking wait for the child would deadlock.
+event loop, so a blocking wait for the child would deadlock. Each runs under an audit hook (sys.addaudithook)
+that records every path it writes, creates, removes or runs a tool process in; no run may touch the repository.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import socket
 import sqlite3
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,39 @@ class Result:
     code: int
     out: str
     err: str
+    writes: list[tuple[str, Path]]  # (audit event, absolute path) of every write the script made
+
+
+# Runs a script as `python clients/examples/<script> ...` would (argv, sys.path[0], __main__), logging each
+# file opened for writing, directory made, SQLite database opened, path removed or renamed, and the working
+# directory of each subprocess (the tools' commands) as "event\tabsolute path" lines.
+AUDITED = r"""
+import os, runpy, sys
+log = open(os.environ.pop("EXAMPLES_TEST_WRITE_LOG"), "a", encoding="utf-8")
+WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+PATHS = {"os.mkdir": 1, "os.remove": 1, "os.rmdir": 1, "os.rename": 2, "os.truncate": 1, "shutil.rmtree": 1,
+         "sqlite3.connect": 1}
+
+def record(event, path):
+    if isinstance(path, (str, bytes, os.PathLike)):
+        log.write(f"{event}\t{os.path.abspath(os.fsdecode(path))}\n")
+        log.flush()
+
+def hook(event, args):
+    if event == "open" and ((isinstance(args[1], str) and set(args[1]) & set("wax+")) or (args[2] or 0) & WRITE):
+        record(event, args[0])
+    elif event in PATHS:
+        for path in args[:PATHS[event]]:
+            record(event, path)
+    elif event == "subprocess.Popen":
+        record(event, args[2] if args[2] is not None else os.getcwd())
+
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+sys.path[0] = os.path.dirname(os.path.abspath(script))
+sys.addaudithook(hook)
+runpy.run_path(script, run_name="__main__")
+"""
 
 
 @pytest.fixture
@@ -53,12 +88,32 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "examples-data", tmp_path / "examples-sandbox"
 
 
-async def run_script(script: str, url: str, dirs: tuple[Path, Path], *args: str, **env: str) -> Result:
-    data, sandbox = dirs
-    environment = {"PATH": os.environ.get("PATH", ""), "GATEWAY_URL": url, "EXAMPLES_DATA_DIR": str(data),
-                   "EXAMPLES_SANDBOX": str(sandbox), "PYTHONDONTWRITEBYTECODE": "1", **env}
+def new_write_log() -> Path:
+    fd, name = tempfile.mkstemp(prefix="examples-writes-", suffix=".log")
+    os.close(fd)
+    return Path(name)
+
+
+def read_write_log(log: Path) -> list[tuple[str, Path]]:
+    """The (event, absolute path) lines AUDITED logged; removes the log."""
+    try:
+        lines = log.read_text(encoding="utf-8").splitlines()
+    finally:
+        log.unlink()
+    return [(event, Path(path)) for event, path in (line.split("\t", 1) for line in lines)]
+
+
+async def run_script(script: str, url: str, dirs: tuple[Path, Path] | None, *args: str, cwd: Path = ROOT,
+                     **env: str) -> Result:
+    """Run `script` from `cwd` (the repository root, as the README says); `dirs`: (EXAMPLES_DATA_DIR,
+    EXAMPLES_SANDBOX), None to leave both unset. Fails when the script wrote anything into the repository."""
+    log = new_write_log()
+    environment = {"PATH": os.environ.get("PATH", ""), "GATEWAY_URL": url, "PYTHONDONTWRITEBYTECODE": "1",
+                   "EXAMPLES_TEST_WRITE_LOG": str(log), **env}
+    if dirs is not None:
+        environment |= {"EXAMPLES_DATA_DIR": str(dirs[0]), "EXAMPLES_SANDBOX": str(dirs[1])}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, f"clients/examples/{script}", *args, cwd=ROOT, env=environment,
+        sys.executable, "-c", AUDITED, str(EXAMPLES / script), *args, cwd=cwd, env=environment,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), 15)
@@ -66,7 +121,10 @@ async def run_script(script: str, url: str, dirs: tuple[Path, Path], *args: str,
         proc.kill()
         await proc.wait()
         raise
-    return Result(proc.returncode or 0, out.decode(), err.decode())
+    finally:
+        writes = read_write_log(log)
+    assert [w for w in writes if w[1].is_relative_to(ROOT)] == []
+    return Result(proc.returncode or 0, out.decode(), err.decode(), writes)
 
 
 def call(name: str, call_id: str, **arguments: Any) -> ToolCall:
@@ -297,6 +355,49 @@ async def test_example_4_writes_tests_and_runs_them_in_the_sandbox(
     # the guide's Example 4 tools reach the provider as sent
     assert [t["function"]["name"] for t in llama_emu.requests[0].json["tools"]] == [
         "bash_tool", "file_tool", "testing_tool"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Defaults: data and sandbox under ./data/examples (git-ignored), never in the source tree
+# --------------------------------------------------------------------------------------------------
+
+
+async def test_by_default_the_examples_write_under_data_examples_only(
+    gw: Running, llama_emu: LlamaEmulator, tmp_path: Path
+) -> None:
+    # a stand-in for the directory the README runs them from, without EXAMPLES_DATA_DIR / EXAMPLES_SANDBOX
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    llama_emu.enqueue(
+        Turn(tool_calls=[call("zerodb_create_table", "c1", table_name="users", schema={"name": "TEXT"})]),
+        Turn(text="Created."),
+        Turn(tool_calls=[call("file_tool", "w1", operation="write", path="fib.py", content=FIB),
+                         call("file_tool", "w2", operation="write", path="test_fib.py", content=TEST_FIB),
+                         call("testing_tool", "t1", test_framework="pytest", test_path="test_fib.py")]),
+        Turn(text="All tests pass."),
+    )
+    example_2 = await run_script("example_2_data_analysis.py", gw.url, None, cwd=checkout)
+    assert example_2.code == 0, example_2.err
+    example_4 = await run_script("example_4_code_analysis.py", gw.url, None, cwd=checkout)
+    assert example_4.code == 0, example_4.err
+    assert tool_results(llama_emu, 3)["t1"]["counts"] == {"passed": 1}
+
+    def inside(result: Result) -> set[tuple[str, str]]:
+        assert [w for w in result.writes if not w[1].is_relative_to(checkout)] in ([], [("open", Path(os.devnull))])
+        return {(event, str(path.relative_to(checkout))) for event, path in result.writes
+                if path.is_relative_to(checkout)}
+
+    assert inside(example_2) == {("os.mkdir", "data"), ("os.mkdir", "data/examples"),
+                                 ("sqlite3.connect", "data/examples/zerodb.sqlite3")}
+    assert inside(example_4) == {("os.mkdir", "data/examples"), ("os.mkdir", "data/examples/sandbox"),
+                                 ("open", "data/examples/sandbox/fib.py"),
+                                 ("open", "data/examples/sandbox/test_fib.py"),
+                                 ("subprocess.Popen", "data/examples/sandbox")}
+    assert sorted(str(p.relative_to(checkout)) for p in checkout.rglob("*")) == [
+        "data", "data/examples", "data/examples/sandbox", "data/examples/sandbox/fib.py",
+        "data/examples/sandbox/test_fib.py", "data/examples/zerodb.sqlite3"]
+    # run from the repository root, that is ./data/examples: inside ./data, which git ignores
+    assert "data/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
 
 
 # --------------------------------------------------------------------------------------------------

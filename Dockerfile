@@ -4,8 +4,9 @@
 #   docker run -e SERVICE_ADDR=service:50051 ... gateway python -m bridge              # the bridge alone
 FROM python:3.11-slim AS build
 WORKDIR /app
-COPY requirements.txt ./
+COPY requirements.txt requirements-docs.txt ./
 RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir -r requirements.txt \
+ && /venv/bin/pip install --no-cache-dir --no-deps -r requirements-docs.txt \
  && python -m venv /tools && /tools/bin/pip install --no-cache-dir grpcio-tools==1.85.1
 COPY proto proto
 RUN mkdir -p gen/python && /tools/bin/python -m grpc_tools.protoc -Iproto --python_out=gen/python \

@@ -15,9 +15,10 @@ GENERATED := $(GEN)/.generated
 
 # The .pth file puts the repo and the generated code on the venv's import path, so
 # `.venv/bin/python -m service` and the README's snippets work from any folder without PYTHONPATH.
-$(RUN_DEPS): requirements.txt requirements-build.txt
+$(RUN_DEPS): requirements.txt requirements-build.txt requirements-docs.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-build.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-docs.txt
 	@printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/$(GEN)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/chat-gateway.pth"
 	@touch $@
 

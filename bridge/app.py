@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from bridge import handlers
 from bridge.client import ChatClient, GrpcClient
 from bridge.errors import error_response, from_http_exception, overhead_ms
-from bridge.openapi import build_document
+from bridge.openapi import REDOC_ICON_PATH, REDOC_JS_PATH, build_document, redoc_asset
 from bridge.state import CLIENT, CTX, OPENAPI, SETTINGS, STARTED, STOPPING, STREAM_ERROR
 from service import metrics
 from service.config import Settings
@@ -100,6 +100,8 @@ def create_app(settings: Settings, client: ChatClient | None = None) -> web.Appl
     app.router.add_get("/metrics", handlers.prometheus_metrics)
     app.router.add_get("/openapi.json", handlers.openapi_json)
     app.router.add_get("/docs", handlers.docs)
+    app.router.add_get(REDOC_JS_PATH, redoc_asset)
+    app.router.add_get(REDOC_ICON_PATH, redoc_asset)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     return app

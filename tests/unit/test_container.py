@@ -84,6 +84,21 @@ def test_runtime_requirements_cover_every_import_of_service_and_bridge() -> None
     assert "COPY requirements.txt" in DOCKERFILE and "-r requirements.txt" in DOCKERFILE
 
 
+def test_the_pinned_redoc_bundle_is_installed_without_its_dependencies() -> None:
+    """/docs serves Redoc from star-openapi-redoc (requirements-docs.txt), which declares a whole web framework
+    as its dependency: make and the image install it into the runtime venv with --no-deps."""
+    from bridge.openapi import REDOC_VERSION
+
+    pins = [line for line in (ROOT / "requirements-docs.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert pins == [f"star-openapi-redoc=={REDOC_VERSION}"]
+    assert re.search(r"^\$\(RUN_DEPS\):.*requirements-docs\.txt", MAKEFILE, re.M)
+    assert re.search(r"^\t\$\(BIN\)/pip install [^\n]*--no-deps -r requirements-docs\.txt$", MAKEFILE, re.M)
+    assert re.search(r"^COPY [^\n]*requirements-docs\.txt", DOCKERFILE, re.M)
+    joined = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    assert re.search(r"/venv/bin/pip install [^&\n]*--no-deps -r requirements-docs\.txt", joined)
+
+
 def test_compose_runs_two_replicas_behind_nginx_with_one_postgres() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]

@@ -95,6 +95,7 @@ def create_app(settings: Settings, client: ChatClient | None = None) -> web.Appl
     app.cleanup_ctx.append(client_ctx)
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_get("/v1/models", handlers.models)
+    app.router.add_get("/v1/models/{model:.+}", handlers.model)  # ids may carry a provider/ prefix
     app.router.add_get("/v1/tools", handlers.tools)
     app.router.add_get("/v1/usage", handlers.usage)
     app.router.add_get("/metrics", handlers.prometheus_metrics)

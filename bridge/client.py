@@ -31,6 +31,8 @@ class ChatClient(Protocol):
 
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse: ...
 
+    async def get_model(self, req: pb.GetModelRequest, ctx: CallContext) -> pb.GetModelResponse: ...
+
     async def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse: ...
 
     async def usage(self, req: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse: ...
@@ -54,6 +56,9 @@ class InProcessClient:
 
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
         return self._core.list_models(req, ctx)
+
+    async def get_model(self, req: pb.GetModelRequest, ctx: CallContext) -> pb.GetModelResponse:
+        return self._core.get_model(req, ctx)
 
     async def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
         return self._core.list_tools(req, ctx)
@@ -127,6 +132,12 @@ class GrpcClient:
     async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
         try:
             return await self._stub.ListModels(req, metadata=_metadata(ctx), timeout=10.0)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from None
+
+    async def get_model(self, req: pb.GetModelRequest, ctx: CallContext) -> pb.GetModelResponse:
+        try:
+            return await self._stub.GetModel(req, metadata=_metadata(ctx), timeout=10.0)
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from None
 

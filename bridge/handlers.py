@@ -17,6 +17,7 @@ from bridge.openapi import DOCS_HTML
 from bridge.state import CLIENT, CTX, OPENAPI, STARTED, STOPPING, STREAM_ERROR
 from bridge.translate import (
     completion_to_json,
+    model_to_json,
     models_to_json,
     parse_chat_request,
     tools_to_json,
@@ -100,6 +101,13 @@ async def models(request: web.Request) -> web.Response:
     req = pb.ListModelsRequest(provider=request.query.get("provider", ""))
     resp = await request.app[CLIENT].list_models(req, request[CTX])
     return json_response(models_to_json(resp))
+
+
+async def model(request: web.Request) -> web.Response:
+    """GET /v1/models/{model}: one catalog entry (OpenAI's models.retrieve), or 404 model_not_found."""
+    req = pb.GetModelRequest(model=request.match_info["model"])
+    resp = await request.app[CLIENT].get_model(req, request[CTX])
+    return json_response(model_to_json(resp.model))
 
 
 async def tools(request: web.Request) -> web.Response:

@@ -110,10 +110,13 @@ SCHEMAS: dict[str, Any] = {
             "created": {"type": "integer"}, "model": {"type": "string"},
             "provider": {"type": "string", "enum": list(PROVIDERS)},
             "choices": {"type": "array", "items": {"type": "object", "required": [
-                "index", "message", "finish_reason"], "properties": {
+                "index", "message", "logprobs", "finish_reason"], "properties": {
                 "index": {"type": "integer"}, "finish_reason": FINISH,
-                "message": {"type": "object", "required": ["role", "content"], "properties": {
+                "logprobs": {"type": "null", "description": "always null: log probabilities are not offered"},
+                "message": {"type": "object", "required": ["role", "content", "refusal"], "properties": {
                     "role": {"const": "assistant"}, "content": _nullable({"type": "string"}),
+                    "refusal": {"type": "null", "description": "always null: a refusal comes as content, "
+                                                               "with finish_reason content_filter"},
                     "tool_calls": {"type": "array", "items": TOOL_CALL}}}}}},
             "usage": USAGE, "iterations": {"type": "integer", "minimum": 1},
             "total_tokens_used": {"type": "integer", "minimum": 0},
@@ -131,16 +134,18 @@ SCHEMAS: dict[str, Any] = {
                     "tool_calls": {"type": "array", "items": {"type": "object", "required": ["index"],
                                                               "properties": {"index": {"type": "integer"}}}}}}}}},
             "usage": USAGE, "iterations": {"type": "integer"}, "total_tokens_used": {"type": "integer"}}},
+    "Model": {"type": "object", "required": [
+        "id", "object", "created", "owned_by", "provider", "provider_model_id", "context_window",
+        "max_output_tokens", "pricing"], "properties": {
+            "id": {"type": "string"}, "object": {"const": "model"},
+            "created": {"type": "integer", "description": "Unix seconds of the model's release day (UTC), fixed"},
+            "owned_by": {"type": "string", "enum": list(PROVIDERS), "description": "the provider"},
+            "provider": {"type": "string", "enum": list(PROVIDERS)}, "provider_model_id": {"type": "string"},
+            "context_window": {"type": "integer"}, "max_output_tokens": {"type": "integer"},
+            "pricing": {"type": "object", "required": ["input_per_mtok", "output_per_mtok"], "properties": {
+                "input_per_mtok": {"type": "number"}, "output_per_mtok": {"type": "number"}}}}},
     "ModelList": {"type": "object", "required": ["object", "data"], "properties": {
-        "object": {"const": "list"},
-        "data": {"type": "array", "items": {"type": "object", "required": [
-            "id", "object", "provider", "provider_model_id", "context_window", "max_output_tokens", "pricing"],
-            "properties": {
-                "id": {"type": "string"}, "object": {"const": "model"},
-                "provider": {"type": "string", "enum": list(PROVIDERS)}, "provider_model_id": {"type": "string"},
-                "context_window": {"type": "integer"}, "max_output_tokens": {"type": "integer"},
-                "pricing": {"type": "object", "required": ["input_per_mtok", "output_per_mtok"], "properties": {
-                    "input_per_mtok": {"type": "number"}, "output_per_mtok": {"type": "number"}}}}}}}},
+        "object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")}}},
     "ToolList": {"type": "object", "required": ["object", "data"], "properties": {
         "object": {"const": "list"},
         "data": {"type": "array", "items": {"allOf": [
@@ -216,6 +221,12 @@ def build_document() -> dict[str, Any]:
                 "parameters": [{"name": "provider", "in": "query",
                                 "schema": {"type": "string", "enum": list(PROVIDERS)}}],
                 "responses": {"200": _json("ModelList"), "400": _error_response("unknown provider"),
+                              **_COMMON_ERRORS}}},
+            "/v1/models/{model}": {"get": {
+                "operationId": "retrieveModel",
+                "parameters": [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"},
+                                "description": "a catalog id (case-insensitive; a provider/ prefix is allowed)"}],
+                "responses": {"200": _json("Model"), "404": _error_response("not in the catalog (model_not_found)"),
                               **_COMMON_ERRORS}}},
             "/v1/tools": {"get": {
                 "operationId": "listTools",

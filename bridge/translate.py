@@ -245,12 +245,8 @@ def parse_chat_request(body: Any) -> tuple[pb.CreateChatCompletionRequest, bool,
         number = _number(body, key)
         if number is not None:
             setattr(req, key, number)
-    max_tokens = _int(body, "max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = _int(body, "max_tokens")
-    if max_tokens is not None:
-        req.max_tokens = max_tokens
-    for key in ("max_iterations", "n"):
+    # both names travel as sent: value rules, and errors naming the field sent, live in service.validate
+    for key in ("max_tokens", "max_completion_tokens", "max_iterations", "n"):
         integer = _int(body, key)
         if integer is not None:
             setattr(req, key, integer)
@@ -298,9 +294,11 @@ def completion_to_json(c: pb.ChatCompletion) -> dict[str, Any]:
     choices = []
     for choice in c.choices:
         m = choice.message
+        # refusal and logprobs are required (nullable) by OpenAI's schema; the gateway produces neither
         message: dict[str, Any] = {
             "role": "assistant",
             "content": "".join(p.text for p in m.content) if m.content else None,
+            "refusal": None,
         }
         if m.tool_calls:
             message["tool_calls"] = [
@@ -311,6 +309,7 @@ def completion_to_json(c: pb.ChatCompletion) -> dict[str, Any]:
         choices.append({
             "index": choice.index,
             "message": message,
+            "logprobs": None,
             "finish_reason": FINISH_REASONS.get(choice.finish_reason, "stop"),
         })
     u = c.usage
@@ -329,23 +328,24 @@ def completion_to_json(c: pb.ChatCompletion) -> dict[str, Any]:
     }
 
 
-def models_to_json(resp: pb.ListModelsResponse) -> dict[str, Any]:
+def model_to_json(m: pb.Model) -> dict[str, Any]:
+    """OpenAI's model object (id, object, created, owned_by) plus the catalog's own fields."""
     return {
-        "object": "list",
-        "data": [
-            {
-                "id": m.id,
-                "object": "model",
-                "provider": m.provider,
-                "provider_model_id": m.provider_model_id,
-                "context_window": m.context_window,
-                "max_output_tokens": m.max_output_tokens,
-                "pricing": {"input_per_mtok": m.pricing.input_per_mtok,
-                            "output_per_mtok": m.pricing.output_per_mtok},
-            }
-            for m in resp.models
-        ],
+        "id": m.id,
+        "object": "model",
+        "created": m.created,
+        "owned_by": m.provider,
+        "provider": m.provider,
+        "provider_model_id": m.provider_model_id,
+        "context_window": m.context_window,
+        "max_output_tokens": m.max_output_tokens,
+        "pricing": {"input_per_mtok": m.pricing.input_per_mtok,
+                    "output_per_mtok": m.pricing.output_per_mtok},
     }
+
+
+def models_to_json(resp: pb.ListModelsResponse) -> dict[str, Any]:
+    return {"object": "list", "data": [model_to_json(m) for m in resp.models]}
 
 
 def _delta_to_json(d: pb.Delta) -> dict[str, Any]:

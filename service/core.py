@@ -23,7 +23,7 @@ from service.config import KEY_VARIABLE, Settings
 from service.context import CallContext
 from service.errors import GatewayError, invalid
 from service.ledger import Ledger, UsageRecord
-from service.models import PROVIDERS, ModelSpec, list_models, resolve_model
+from service.models import PROVIDERS, ModelSpec, find_model, list_models, resolve_model
 from service.providers.base import Provider, UpstreamCall
 from service.providers.http import HttpPool
 from service.tools.catalog import ToolCatalog
@@ -178,6 +178,12 @@ class ChatCore:
         if req.provider and req.provider not in PROVIDERS:
             raise GatewayError("unsupported_provider", f"Unsupported provider: {req.provider}", param="provider")
         return pb.ListModelsResponse(models=[m.to_proto() for m in list_models(req.provider)])
+
+    def get_model(self, req: pb.GetModelRequest, ctx: CallContext) -> pb.GetModelResponse:
+        self.identify(ctx)
+        if not req.model:
+            raise invalid("model is required", "model")
+        return pb.GetModelResponse(model=find_model(req.model).to_proto())
 
     def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
         self.identify(ctx)

@@ -149,6 +149,10 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         return self._core.list_models(request, ctx)
 
     @edge
+    async def GetModel(self, request: pb.GetModelRequest, ctx: CallContext) -> pb.GetModelResponse:
+        return self._core.get_model(request, ctx)
+
+    @edge
     async def ListTools(self, request: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
         return self._core.list_tools(request, ctx)
 

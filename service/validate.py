@@ -97,6 +97,29 @@ def _unanswered(pending: dict[str, int], where: str) -> None:
     )
 
 
+def max_tokens_param(req: pb.CreateChatCompletionRequest) -> str:
+    """The name the caller gave the output cap, for errors about it: `max_completion_tokens` when sent,
+    else `max_tokens` (also when neither was sent: the gateway's default is what max_tokens sets)."""
+    return "max_completion_tokens" if req.HasField("max_completion_tokens") else "max_tokens"
+
+
+def _max_tokens(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> int:
+    """The output cap to send upstream: the caller's (under either name) or the model's default."""
+    if req.HasField("max_tokens") and req.HasField("max_completion_tokens"):
+        raise invalid("max_tokens and max_completion_tokens are the same setting: send only one "
+                      "(max_completion_tokens is OpenAI's current name)", "max_tokens")
+    name = max_tokens_param(req)
+    if not req.HasField(name):
+        return spec.default_max_tokens
+    value: int = getattr(req, name)
+    if value < 1:
+        raise invalid(f"{name} must be a positive integer", name)
+    limit = spec.output_limit
+    if limit is not None and value > limit:
+        raise invalid(f"{name} {value} exceeds the maximum output of {spec.id} ({limit})", name)
+    return value
+
+
 def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> int:
     """Check `req` against `spec`; return the max_tokens to send upstream."""
     validate_messages(req)
@@ -111,13 +134,4 @@ def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> in
     if len(req.stop) > 4:
         raise invalid("stop may hold at most 4 sequences", "stop")
     validate_tools(req)
-    if not req.HasField("max_tokens"):
-        return spec.default_max_tokens
-    if req.max_tokens < 1:
-        raise invalid("max_tokens must be a positive integer", "max_tokens")
-    if spec.max_output_tokens is not None and req.max_tokens > spec.max_output_tokens:
-        raise invalid(
-            f"max_tokens {req.max_tokens} exceeds the maximum output of {spec.id} ({spec.max_output_tokens})",
-            "max_tokens",
-        )
-    return req.max_tokens
+    return _max_tokens(req, spec)

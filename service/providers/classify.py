@@ -6,6 +6,8 @@ scrubbed of anything key-shaped.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from service.errors import GatewayError, scrub
@@ -57,6 +59,25 @@ def classify_status(
         return GatewayError("upstream_error", f"{label} returned HTTP {status}{said}", retry_after=retry_after,
                             retryable=True)
     return GatewayError("invalid_request", f"{label} rejected the request{said}")
+
+
+def name_field(err: GatewayError, fields: Mapping[str, str]) -> GatewayError:
+    """Give a provider's 400 that names one of its request fields the `param` of the caller's field.
+
+    `fields` maps the provider's field name to the name the caller used (the Llama API's
+    `max_completion_tokens` and Anthropic's `max_tokens` both stand for whichever of max_tokens /
+    max_completion_tokens the caller sent). The providers' messages start with the field's path
+    ("max_tokens: 5000 > 4096, ...", "max_completion_tokens: must be an integer between 1 and 4028")
+    or quote it ("`max_tokens` must be greater than ..."); a nested path (`thinking.budget_tokens`)
+    is not that field. Other errors, and errors that already name a param, are left alone.
+    """
+    if err.code != "invalid_request" or err.param is not None:
+        return err
+    for provider_field, caller_param in fields.items():
+        if re.search(rf"(?<![\w.]){re.escape(provider_field)}(?![\w.])", err.message):
+            err.param = caller_param
+            break
+    return err
 
 
 def connection_error(provider: str) -> GatewayError:

@@ -37,7 +37,8 @@ async def test_quick_start_meta_llama(gateway: Running, http: aiohttp.ClientSess
     body.pop("id"), body.pop("created")
     assert body == {
         "object": "chat.completion", "model": "Llama-3.3-70B-Instruct", "provider": "meta_llama",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "2 + 2 = 4."}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "2 + 2 = 4.", "refusal": None},
+                     "logprobs": None, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 15, "completion_tokens": 10, "total_tokens": 25},
         "iterations": 1, "total_tokens_used": 25, "finish_reason": "stop",
     }
@@ -59,7 +60,8 @@ async def test_anthropic_text_with_system_and_model_mapping(
         "messages": [{"role": "system", "content": "You are a helpful assistant."},
                      {"role": "user", "content": "Hello!"}]})
     assert status == 200, body
-    assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hello! How can I help you today?"}
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hello! How can I help you today?",
+                                             "refusal": None}
     assert body["usage"] == {"prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30}
     assert (body["model"], body["provider"], body["total_tokens_used"]) == ("claude-sonnet-4-5", "anthropic", 30)
     sent = anthropic_emu.requests[-1]
@@ -185,12 +187,50 @@ async def test_models_and_health(gateway: Running, http: aiohttp.ClientSession) 
     assert list(by_id) == ["Llama-4-Maverick-17B-128E-Instruct-FP8", "Llama-3.3-70B-Instruct",
                            "Llama-3.3-8B-Instruct", "claude-sonnet-4-5", "claude-opus-4"]
     assert by_id["claude-sonnet-4-5"] == {
-        "id": "claude-sonnet-4-5", "object": "model", "provider": "anthropic",
-        "provider_model_id": "claude-sonnet-4-5-20250929", "context_window": 200000, "max_output_tokens": 64000,
-        "pricing": {"input_per_mtok": 3.0, "output_per_mtok": 15.0}}
+        "id": "claude-sonnet-4-5", "object": "model", "created": 1759104000, "owned_by": "anthropic",
+        "provider": "anthropic", "provider_model_id": "claude-sonnet-4-5-20250929", "context_window": 200000,
+        "max_output_tokens": 64000, "pricing": {"input_per_mtok": 3.0, "output_per_mtok": 15.0}}
     assert by_id["Llama-3.3-70B-Instruct"]["pricing"] == {"input_per_mtok": 0.6, "output_per_mtok": 1.8}
+    assert (by_id["Llama-3.3-70B-Instruct"]["created"], by_id["Llama-3.3-70B-Instruct"]["owned_by"]) == (
+        1733443200, "meta_llama")
     async with http.get(f"{gateway.url}/v1/models?provider=anthropic") as resp:
         assert [m["id"] for m in (await resp.json())["data"]] == ["claude-sonnet-4-5", "claude-opus-4"]
     for path, expected in (("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"})):
         async with http.get(gateway.url + path) as resp:
             assert (resp.status, await resp.json()) == (200, expected)
+
+
+async def test_retrieve_one_model(gateway: Running, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{gateway.url}/v1/models") as resp:
+        listed = {m["id"]: m for m in (await resp.json())["data"]}
+    for asked, found in (("claude-sonnet-4-5", "claude-sonnet-4-5"), ("Llama-3.3-70B-Instruct", "Llama-3.3-70B-Instruct"),
+                         ("llama-3.3-70b-instruct", "Llama-3.3-70B-Instruct"), ("anthropic/claude-opus-4", "claude-opus-4")):
+        async with http.get(f"{gateway.url}/v1/models/{asked}") as resp:
+            assert resp.status == 200, asked
+            assert await resp.json() == listed[found]
+    for unknown in ("gpt-4o", "Llama-4-Scout-17B-16E-Instruct-FP8"):  # a pass-through id is not a catalog entry
+        async with http.get(f"{gateway.url}/v1/models/{unknown}") as resp:
+            assert resp.status == 404
+            assert await resp.json() == {"error": {
+                "message": f"The model {unknown!r} is not in the gateway's catalog (GET /v1/models lists it)",
+                "type": "invalid_request_error", "code": "model_not_found", "param": "model"}}
+
+
+@pytest.mark.parametrize(("model", "emu_name"), [("claude-sonnet-4-5", "anthropic"),
+                                                 ("Llama-3.3-70B-Instruct", "llama")])
+async def test_every_completion_has_the_fields_openai_requires(
+    gateway: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator,
+    model: str, emu_name: str,
+) -> None:
+    """choices[].logprobs and choices[].message.refusal are required (nullable) in OpenAI's document."""
+    emu = anthropic_emu if emu_name == "anthropic" else llama_emu
+    emu.enqueue(Turn(text="plain", usage=(3, 1)),
+                Turn(text="", tool_calls=[ToolCall("get_weather", {"location": "Oslo"})], usage=(9, 4)),
+                Turn(text="cut", stop="max_tokens", usage=(3, 1)))
+    for extra in ({}, {"tools": [WEATHER_TOOL]}, {"max_tokens": 1}):
+        status, _, body = await post(http, gateway, {"model": model, "messages": [{"role": "user", "content": "x"}],
+                                                     **extra})
+        assert status == 200, body
+        for choice in body["choices"]:
+            assert "logprobs" in choice and choice["logprobs"] is None, choice
+            assert "refusal" in choice["message"] and choice["message"]["refusal"] is None, choice

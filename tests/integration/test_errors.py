@@ -242,6 +242,89 @@ async def test_bad_input_is_400_in_error_format(
     await assert_still_serving(http, gateway)
 
 
+SCOUT = "Llama-4-Scout-17B-16E-Instruct-FP8"  # served by the Llama API, not in the catalog: passed through
+
+MAX_TOKENS_REFUSED = [
+    ("max_completion_tokens too large", {**CLAUDE, "max_completion_tokens": 1000000}, "max_completion_tokens",
+     "max_completion_tokens 1000000 exceeds the maximum output of claude-sonnet-4-5 (64000)"),
+    ("max_tokens too large", {**CLAUDE, "max_tokens": 1000000}, "max_tokens",
+     "max_tokens 1000000 exceeds the maximum output of claude-sonnet-4-5 (64000)"),
+    ("max_completion_tokens zero", {**LLAMA, "max_completion_tokens": 0}, "max_completion_tokens",
+     "max_completion_tokens must be a positive integer"),
+    ("both fields", {**CLAUDE, "max_tokens": 100, "max_completion_tokens": 100}, "max_tokens",
+     "max_tokens and max_completion_tokens are the same setting: send only one (max_completion_tokens is OpenAI's "
+     "current name)"),
+    ("pass-through Llama over the API ceiling", {**LLAMA, "model": SCOUT, "max_completion_tokens": 4029},
+     "max_completion_tokens", f"max_completion_tokens 4029 exceeds the maximum output of {SCOUT} (4028)"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "param", "message"), MAX_TOKENS_REFUSED,
+                         ids=[c[0] for c in MAX_TOKENS_REFUSED])
+async def test_max_tokens_errors_name_the_field_the_caller_sent(
+    gateway: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator,
+    name: str, body: dict, param: str, message: str,
+) -> None:
+    for stream in (False, True):
+        status, _, resp = await post(http, gateway, {**body, "stream": stream})
+        assert status == 400, resp
+        assert_error(resp, "invalid_request_error", "invalid_request", param)
+        assert resp["error"]["message"] == message
+    assert anthropic_emu.requests == [] and llama_emu.requests == []
+
+
+async def test_pass_through_llama_model_gets_a_default_within_the_api_ceiling(
+    gateway: Running, http: aiohttp.ClientSession, llama_emu: LlamaEmulator
+) -> None:
+    for stream in (False, True):
+        async with http.post(f"{gateway.url}/v1/chat/completions",
+                             json={**LLAMA, "model": SCOUT, "stream": stream}) as resp:
+            assert resp.status == 200, await resp.text()
+            await resp.read()
+        sent = llama_emu.requests[-1].json
+        assert sent["model"] == SCOUT and sent["max_completion_tokens"] == 4028
+
+
+HAIKU_3 = "claude-3-haiku-20240307"  # not in the catalog (passed through); Anthropic caps its output at 4096
+PROVIDER_FIELD_400 = [
+    ("anthropic max_tokens", "anthropic", {**CLAUDE, "model": HAIKU_3, "max_tokens": 5000}, None, "max_tokens",
+     f"Anthropic rejected the request: max_tokens: 5000 > 4096, which is the maximum allowed number of output "
+     f"tokens for {HAIKU_3}"),
+    ("anthropic max_completion_tokens", "anthropic", {**CLAUDE, "model": HAIKU_3, "max_completion_tokens": 5000},
+     None, "max_completion_tokens",
+     f"Anthropic rejected the request: max_tokens: 5000 > 4096, which is the maximum allowed number of output "
+     f"tokens for {HAIKU_3}"),
+    ("llama max_tokens", "meta_llama", {**LLAMA, "max_tokens": 100},
+     "max_completion_tokens: must be an integer between 1 and 4028", "max_tokens",
+     "Meta Llama API rejected the request: max_completion_tokens: must be an integer between 1 and 4028"),
+    ("llama max_completion_tokens", "meta_llama", {**LLAMA, "max_completion_tokens": 100},
+     "max_completion_tokens: must be an integer between 1 and 4028", "max_completion_tokens",
+     "Meta Llama API rejected the request: max_completion_tokens: must be an integer between 1 and 4028"),
+    ("llama default", "meta_llama", LLAMA,  # the gateway's default: the setting to change is still max_tokens
+     "max_completion_tokens: must be an integer between 1 and 4028", "max_tokens",
+     "Meta Llama API rejected the request: max_completion_tokens: must be an integer between 1 and 4028"),
+    ("llama other field", "meta_llama", LLAMA, "messages.0: something is off", None,
+     "Meta Llama API rejected the request: messages.0: something is off"),
+]
+
+
+@pytest.mark.parametrize(("name", "provider", "body", "fault_message", "param", "message"), PROVIDER_FIELD_400,
+                         ids=[c[0] for c in PROVIDER_FIELD_400])
+async def test_a_provider_400_about_a_field_names_the_callers_field(
+    gateway: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator,
+    name: str, provider: str, body: dict, fault_message: str | None, param: str | None, message: str,
+) -> None:
+    emu = anthropic_emu if provider == "anthropic" else llama_emu
+    for stream in (False, True):
+        if fault_message is not None:  # the emulator's own validation, or the Llama API's message, scripted
+            emu.enqueue(Fault(status=400, message=fault_message))
+        status, _, resp = await post(http, gateway, {**body, "stream": stream})
+        assert status == 400, resp
+        assert_error(resp, "invalid_request_error", "invalid_request", param)
+        assert resp["error"]["message"] == message
+    assert len(emu.requests) == 2  # one call each, never retried
+
+
 async def test_invalid_tool_schema_is_422(gateway: Running, http: aiohttp.ClientSession) -> None:
     status, _, resp = await post(http, gateway, {**CLAUDE, "tools": [
         {"type": "function", "function": {"name": "has spaces", "parameters": {"type": "object"}}}]})

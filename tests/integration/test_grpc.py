@@ -125,8 +125,34 @@ async def test_deadline_bounds_the_upstream_call(channel: grpc.aio.Channel, anth
 async def test_list_models(channel: grpc.aio.Channel) -> None:
     stub = chat_pb2_grpc.ChatServiceStub(channel)
     resp = await stub.ListModels(pb.ListModelsRequest(provider="anthropic"))
-    assert [(m.id, m.provider_model_id, m.max_output_tokens) for m in resp.models] == [
-        ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", 64000), ("claude-opus-4", "claude-opus-4-20250514", 32000)]
+    assert [(m.id, m.provider_model_id, m.max_output_tokens, m.created) for m in resp.models] == [
+        ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", 64000, 1759104000),
+        ("claude-opus-4", "claude-opus-4-20250514", 32000, 1747872000)]
+
+
+async def test_get_model(channel: grpc.aio.Channel) -> None:
+    stub = chat_pb2_grpc.ChatServiceStub(channel)
+    resp = await stub.GetModel(pb.GetModelRequest(model="claude-sonnet-4-5"))
+    listed = await stub.ListModels(pb.ListModelsRequest())
+    assert resp.model == next(m for m in listed.models if m.id == "claude-sonnet-4-5")
+    for model, code, reason in (("gpt-4o", grpc.StatusCode.NOT_FOUND, "model_not_found"),
+                                ("", grpc.StatusCode.INVALID_ARGUMENT, "invalid_request")):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.GetModel(pb.GetModelRequest(model=model))
+        assert info.value.code() == code
+        ei = error_info(info.value)
+        assert (ei.reason, ei.metadata["param"]) == (reason, "model")
+
+
+async def test_max_completion_tokens_is_its_own_field(channel: grpc.aio.Channel, llama_emu: LlamaEmulator) -> None:
+    stub = chat_pb2_grpc.ChatServiceStub(channel)
+    await stub.CreateChatCompletion(pb.CreateChatCompletionRequest(
+        model="Llama-3.3-70B-Instruct", messages=[user("hi")], max_completion_tokens=12))
+    assert llama_emu.requests[-1].json["max_completion_tokens"] == 12
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.CreateChatCompletion(pb.CreateChatCompletionRequest(
+            model="Llama-3.3-70B-Instruct", messages=[user("hi")], max_completion_tokens=5000))
+    assert error_info(info.value).metadata["param"] == "max_completion_tokens"
 
 
 async def test_health_and_reflection(channel: grpc.aio.Channel, service: Gateway) -> None:
@@ -148,5 +174,6 @@ async def test_health_and_reflection(channel: grpc.aio.Channel, service: Gateway
 
     services, methods, has_field = await asyncio.to_thread(reflect)
     assert {"ainative.chat.v1.ChatService", "grpc.health.v1.Health"} <= services
-    assert methods == {"CreateChatCompletion", "StreamChatCompletion", "ListModels", "ListTools", "GetUsage"}
+    assert methods == {"CreateChatCompletion", "StreamChatCompletion", "ListModels", "GetModel", "ListTools",
+                       "GetUsage"}
     assert has_field

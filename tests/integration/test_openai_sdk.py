@@ -60,3 +60,44 @@ async def test_sdk_error_classes(gateway: Running, anthropic_emu: AnthropicEmula
         with pytest.raises(openai.NotFoundError):
             await oai.chat.completions.create(model="claude-no-such-model",
                                               messages=[{"role": "user", "content": "x"}])
+
+
+async def test_models_list_and_retrieve(gateway: Running) -> None:
+    """models.list / models.retrieve give entries that validate as the SDK's Model (created, owned_by required)."""
+    async with client(gateway) as oai:
+        page = await oai.models.list()
+        assert [m.id for m in page.data] == ["Llama-4-Maverick-17B-128E-Instruct-FP8", "Llama-3.3-70B-Instruct",
+                                             "Llama-3.3-8B-Instruct", "claude-sonnet-4-5", "claude-opus-4"]
+        for m in page.data:
+            strict = openai.types.Model.model_validate(m.to_dict())  # raises on a missing required field
+            assert strict.object == "model" and strict.owned_by == m.model_extra["provider"]
+            assert isinstance(strict.created, int) and strict.created > 1_700_000_000
+        model = openai.types.Model.model_validate((await oai.models.retrieve("claude-sonnet-4-5")).to_dict())
+        assert (model.id, model.object, model.created, model.owned_by) == (
+            "claude-sonnet-4-5", "model", 1759104000, "anthropic")
+        assert model.model_extra["provider_model_id"] == "claude-sonnet-4-5-20250929"
+        with pytest.raises(openai.NotFoundError) as info:
+            await oai.models.retrieve("claude-no-such-model")
+        assert info.value.code == "model_not_found" and info.value.param == "model"
+        assert info.value.body == {
+            "message": "The model 'claude-no-such-model' is not in the gateway's catalog (GET /v1/models lists it)",
+            "type": "invalid_request_error", "code": "model_not_found", "param": "model"}
+
+
+async def test_completion_has_logprobs_and_refusal_keys(gateway: Running, llama_emu: LlamaEmulator) -> None:
+    llama_emu.enqueue(Turn(text="fine", usage=(2, 1)))
+    async with client(gateway) as oai:
+        raw = await oai.chat.completions.with_raw_response.create(
+            model="Llama-3.3-70B-Instruct", messages=[{"role": "user", "content": "x"}])
+        choice = raw.http_response.json()["choices"][0]
+        assert choice["logprobs"] is None and choice["message"]["refusal"] is None
+        parsed = raw.parse().choices[0]
+        assert {"logprobs"} <= parsed.model_fields_set and {"refusal"} <= parsed.message.model_fields_set
+
+
+async def test_max_completion_tokens_error_names_it(gateway: Running) -> None:
+    async with client(gateway) as oai:
+        with pytest.raises(openai.BadRequestError) as info:
+            await oai.chat.completions.create(model="claude-sonnet-4-5", max_completion_tokens=1000000,
+                                              messages=[{"role": "user", "content": "x"}])
+    assert info.value.param == "max_completion_tokens" and info.value.code == "invalid_request"

@@ -35,8 +35,18 @@ def test_document_is_served_and_its_schemas_are_valid(threaded_gateway: Threaded
         Draft202012Validator.check_schema(schema), name
     docs = httpx.get(f"{threaded_gateway.url}/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
-    assert set(DOCUMENT["paths"]) == {"/v1/chat/completions", "/v1/models", "/v1/tools", "/v1/usage", "/healthz",
-                                      "/readyz", "/metrics"}
+    assert set(DOCUMENT["paths"]) == {"/v1/chat/completions", "/v1/models", "/v1/models/{model}", "/v1/tools",
+                                      "/v1/usage", "/healthz", "/readyz", "/metrics"}
+
+
+def test_fields_openai_requires_are_required_here_too() -> None:
+    """OpenAI's CreateChatCompletionResponse and Model require these; clients generated from our document agree."""
+    schemas = DOCUMENT["components"]["schemas"]
+    choice = schemas["ChatCompletion"]["properties"]["choices"]["items"]
+    assert {"index", "message", "finish_reason", "logprobs"} <= set(choice["required"])
+    assert {"role", "content", "refusal"} <= set(choice["properties"]["message"]["required"])
+    assert {"id", "object", "created", "owned_by"} <= set(schemas["Model"]["required"])
+    assert schemas["ModelList"]["properties"]["data"]["items"] == {"$ref": "#/components/schemas/Model"}
 
 
 def test_real_responses_match_the_document(threaded_gateway: ThreadedGateway) -> None:
@@ -56,14 +66,15 @@ def test_real_responses_match_the_document(threaded_gateway: ThreadedGateway) ->
         for event in events[:-1]:
             validate(json.loads(event), "ChatCompletionChunk")
         validate(http.get("/v1/models").json(), "ModelList")
+        validate(http.get("/v1/models/claude-sonnet-4-5").json(), "Model")
         validate(http.get("/v1/tools").json(), "ToolList")
         validate(http.get("/v1/usage", headers=BEARER).json(), "Usage")
         for resp in (http.post("/v1/chat/completions", json={"model": "x"}),
                      http.post("/v1/chat/completions", json={"model": "claude-sonnet-4-5", "messages": [
                          {"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {
                              "name": "bad name"}}]}),
-                     http.get("/v1/usage"), http.get("/v1/tools?group=nope")):
-            assert resp.status_code in (400, 401, 422)
+                     http.get("/v1/usage"), http.get("/v1/tools?group=nope"), http.get("/v1/models/nope")):
+            assert resp.status_code in (400, 401, 404, 422)
             validate(resp.json(), "Error")
         validate(http.get("/healthz").json(), "Status")
 

@@ -218,7 +218,7 @@ def test_response_text_tool_use_and_cache_usage() -> None:
     assert c.choices[0].finish_reason == pb.FINISH_REASON_TOOL_CALLS
     out = completion_to_json(c)
     assert out["choices"][0]["message"] == {
-        "role": "assistant", "content": "Let me check.",
+        "role": "assistant", "content": "Let me check.", "refusal": None,
         "tool_calls": [
             {"id": "toolu_01A", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
             {"id": "toolu_01B", "type": "function", "function": {"name": "noop", "arguments": "{}"}}],

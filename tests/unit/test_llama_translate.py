@@ -93,8 +93,8 @@ def test_response_text_object_content_and_float_metrics() -> None:
                     {"metric": "num_prompt_tokens", "value": 47.0, "unit": "tokens"},
                     {"metric": "num_total_tokens", "value": 56.0, "unit": "tokens"}]}
     out = completion_to_json(from_llama_response(body))
-    assert out["choices"] == [{"index": 0, "finish_reason": "stop", "message": {
-        "role": "assistant", "content": "The weather in Bellevue is sunny."}}]
+    assert out["choices"] == [{"index": 0, "finish_reason": "stop", "logprobs": None, "message": {
+        "role": "assistant", "content": "The weather in Bellevue is sunny.", "refusal": None}}]
     assert out["usage"] == {"prompt_tokens": 47, "completion_tokens": 9, "total_tokens": 56}
 
 
@@ -105,7 +105,7 @@ def test_response_string_content_and_tool_calls_kept_verbatim() -> None:
         "metrics": [{"metric": "num_prompt_tokens", "value": 5}, {"metric": "num_completion_tokens", "value": 2}]}
     out = completion_to_json(from_llama_response(body))
     assert out["choices"][0]["finish_reason"] == "tool_calls"
-    assert out["choices"][0]["message"] == {"role": "assistant", "content": None, "tool_calls": [
+    assert out["choices"][0]["message"] == {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
         {"id": "call_9", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1, \"b\":"}}]}
     assert out["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
 

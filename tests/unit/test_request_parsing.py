@@ -22,21 +22,54 @@ def test_minimal_request_gets_model_default_max_tokens() -> None:
     assert check(OK) == 4096
     assert check({**OK, "model": "Llama-3.3-70B-Instruct"}) == 4028
     assert check({**OK, "model": "claude-some-future-model"}) == 4096
+    # a pass-through id gets its provider's ceiling: the Llama API takes at most 4028 for any model
+    assert check({**OK, "model": "Llama-4-Scout-17B-16E-Instruct-FP8"}) == 4028
+    assert check({**OK, "model": "meta_llama/some-fine-tune"}) == 4028
+
+
+def test_max_tokens_and_max_completion_tokens_are_one_setting() -> None:
+    assert check({**OK, "max_tokens": 9}) == 9
+    assert check({**OK, "max_completion_tokens": 7}) == 7
+    req, _, _ = parse_chat_request({**OK, "max_completion_tokens": 7})
+    assert req.max_completion_tokens == 7 and not req.HasField("max_tokens")
+
+
+MAX_TOKENS_ERRORS = [
+    ({**OK, "max_completion_tokens": 1000000}, "max_completion_tokens",
+     "max_completion_tokens 1000000 exceeds the maximum output of claude-sonnet-4-5 (64000)"),
+    ({**OK, "max_tokens": 1000000}, "max_tokens",
+     "max_tokens 1000000 exceeds the maximum output of claude-sonnet-4-5 (64000)"),
+    ({**OK, "max_completion_tokens": 0}, "max_completion_tokens", "max_completion_tokens must be a positive integer"),
+    ({**OK, "max_tokens": 0}, "max_tokens", "max_tokens must be a positive integer"),
+    ({**OK, "max_tokens": 100, "max_completion_tokens": 100}, "max_tokens",
+     "max_tokens and max_completion_tokens are the same setting: send only one (max_completion_tokens is OpenAI's "
+     "current name)"),
+    ({**OK, "model": "Llama-4-Scout-17B-16E-Instruct-FP8", "max_completion_tokens": 5000}, "max_completion_tokens",
+     "max_completion_tokens 5000 exceeds the maximum output of Llama-4-Scout-17B-16E-Instruct-FP8 (4028)"),
+]
+
+
+@pytest.mark.parametrize(("body", "param", "message"), MAX_TOKENS_ERRORS)
+def test_max_tokens_errors_name_the_field_sent(body: object, param: str, message: str) -> None:
+    with pytest.raises(GatewayError) as info:
+        check(body)
+    assert (info.value.code, info.value.param, info.value.message) == ("invalid_request", param, message)
 
 
 def test_parsed_fields() -> None:
     req, stream, include_usage = parse_chat_request({
-        **OK, "provider": "anthropic", "temperature": 0, "max_completion_tokens": 7, "max_tokens": 9,
+        **OK, "provider": "anthropic", "temperature": 0, "max_completion_tokens": 7,
         "top_p": 1, "stop": "END", "user": "u", "metadata": {"k": "v"}, "stream": True,
         "stream_options": {"include_usage": True}, "parallel_tool_calls": False, "max_iterations": 3, "n": 1,
         "unknown_field": {"ignored": True}})
     assert (stream, include_usage) == (True, True)
     assert req.HasField("temperature") and req.temperature == 0.0
-    assert req.max_tokens == 7  # max_completion_tokens wins
+    assert req.max_completion_tokens == 7 and not req.HasField("max_tokens")
     assert list(req.stop) == ["END"] and req.parallel_tool_calls is False and req.max_iterations == 3
     assert dict(req.metadata) == {"k": "v"}
     unset, _, _ = parse_chat_request(OK)
     assert not unset.HasField("temperature") and not unset.HasField("max_tokens")
+    assert not unset.HasField("max_completion_tokens")
 
 
 BAD = [

@@ -16,6 +16,7 @@ import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.config import Settings
+from service.errors import GatewayError
 from service.providers import http
 from service.providers.anthropic.sdk_shape import RequestShape, messages_url, probe
 from service.providers.anthropic.translate import (
@@ -24,6 +25,8 @@ from service.providers.anthropic.translate import (
     to_anthropic_request,
 )
 from service.providers.base import Capabilities, UpstreamCall
+from service.providers.classify import name_field
+from service.validate import max_tokens_param
 
 NAME = "anthropic"
 
@@ -48,14 +51,29 @@ class AnthropicProvider:
 
     async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
         payload = orjson.dumps(to_anthropic_request(call.request, call.model_id, call.max_tokens))
-        return await http.complete(self._endpoint, call, payload, self._headers_for(call.api_key, stream=False),
-                                   from_anthropic_response)
+        try:
+            return await http.complete(self._endpoint, call, payload,
+                                       self._headers_for(call.api_key, stream=False), from_anthropic_response)
+        except GatewayError as err:
+            _named(err, call)
+            raise
 
     async def stream(self, call: UpstreamCall) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
         payload = orjson.dumps(to_anthropic_request(call.request, call.model_id, call.max_tokens, stream=True))
-        resp = await http.open_stream(self._endpoint, call, payload, self._headers_for(call.api_key, stream=True))
+        try:
+            resp = await http.open_stream(self._endpoint, call, payload,
+                                          self._headers_for(call.api_key, stream=True))
+        except GatewayError as err:
+            _named(err, call)
+            raise
         async for chunk in http.translate_stream(call, NAME, resp, AnthropicStreamTranslator()):
             yield chunk
 
     async def aclose(self) -> None:
         """The pool belongs to the registry that built it."""
+
+
+def _named(err: GatewayError, call: UpstreamCall) -> None:
+    # the API's 400 about its max_tokens ("max_tokens: 5000 > 4096, which is the maximum ...") is about
+    # the cap the caller set under either name (or left to us)
+    name_field(err, {"max_tokens": max_tokens_param(call.request)})

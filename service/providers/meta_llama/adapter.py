@@ -13,13 +13,16 @@ import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.config import Settings
+from service.errors import GatewayError
 from service.providers import http
 from service.providers.base import Capabilities, UpstreamCall
+from service.providers.classify import name_field
 from service.providers.meta_llama.translate import (
     LlamaStreamTranslator,
     from_llama_response,
     to_llama_request,
 )
+from service.validate import max_tokens_param
 
 NAME = "meta_llama"
 
@@ -43,13 +46,27 @@ class MetaLlamaProvider:
 
     async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
         payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens))
-        return await http.complete(self._endpoint, call, payload, self._headers(call, False), from_llama_response)
+        try:
+            return await http.complete(self._endpoint, call, payload, self._headers(call, False),
+                                       from_llama_response)
+        except GatewayError as err:
+            _named(err, call)
+            raise
 
     async def stream(self, call: UpstreamCall) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
         payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens, stream=True))
-        resp = await http.open_stream(self._endpoint, call, payload, self._headers(call, True))
+        try:
+            resp = await http.open_stream(self._endpoint, call, payload, self._headers(call, True))
+        except GatewayError as err:
+            _named(err, call)
+            raise
         async for chunk in http.translate_stream(call, NAME, resp, LlamaStreamTranslator()):
             yield chunk
 
     async def aclose(self) -> None:
         """The pool belongs to the registry that built it."""
+
+
+def _named(err: GatewayError, call: UpstreamCall) -> None:
+    # the API's 400 about its max_completion_tokens is about the cap the caller set (or left to us)
+    name_field(err, {"max_completion_tokens": max_tokens_param(call.request)})

@@ -23,6 +23,9 @@ type ChatServiceClient interface {
 	StreamChatCompletion(ctx context.Context, in *StreamChatCompletionRequest, opts ...grpc.CallOption) (ChatService_StreamChatCompletionClient, error)
 	// The model catalog.
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
+	// One catalog entry (NOT_FOUND, reason "model_not_found", for an id the
+	// catalog does not list).
+	GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*GetModelResponse, error)
 	// The catalog of tool definitions.
 	ListTools(ctx context.Context, in *ListToolsRequest, opts ...grpc.CallOption) (*ListToolsResponse, error)
 	// The verified caller's own usage (requires a valid JWT).
@@ -87,6 +90,15 @@ func (c *chatServiceClient) ListModels(ctx context.Context, in *ListModelsReques
 	return out, nil
 }
 
+func (c *chatServiceClient) GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*GetModelResponse, error) {
+	out := new(GetModelResponse)
+	err := c.cc.Invoke(ctx, "/ainative.chat.v1.ChatService/GetModel", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *chatServiceClient) ListTools(ctx context.Context, in *ListToolsRequest, opts ...grpc.CallOption) (*ListToolsResponse, error) {
 	out := new(ListToolsResponse)
 	err := c.cc.Invoke(ctx, "/ainative.chat.v1.ChatService/ListTools", in, out, opts...)
@@ -115,6 +127,9 @@ type ChatServiceServer interface {
 	StreamChatCompletion(*StreamChatCompletionRequest, ChatService_StreamChatCompletionServer) error
 	// The model catalog.
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
+	// One catalog entry (NOT_FOUND, reason "model_not_found", for an id the
+	// catalog does not list).
+	GetModel(context.Context, *GetModelRequest) (*GetModelResponse, error)
 	// The catalog of tool definitions.
 	ListTools(context.Context, *ListToolsRequest) (*ListToolsResponse, error)
 	// The verified caller's own usage (requires a valid JWT).
@@ -134,6 +149,9 @@ func (UnimplementedChatServiceServer) StreamChatCompletion(*StreamChatCompletion
 }
 func (UnimplementedChatServiceServer) ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListModels not implemented")
+}
+func (UnimplementedChatServiceServer) GetModel(context.Context, *GetModelRequest) (*GetModelResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetModel not implemented")
 }
 func (UnimplementedChatServiceServer) ListTools(context.Context, *ListToolsRequest) (*ListToolsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListTools not implemented")
@@ -211,6 +229,24 @@ func _ChatService_ListModels_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatService_GetModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetModelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatServiceServer).GetModel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/ainative.chat.v1.ChatService/GetModel",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatServiceServer).GetModel(ctx, req.(*GetModelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ChatService_ListTools_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListToolsRequest)
 	if err := dec(in); err != nil {
@@ -258,6 +294,10 @@ var _ChatService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListModels",
 			Handler:    _ChatService_ListModels_Handler,
+		},
+		{
+			MethodName: "GetModel",
+			Handler:    _ChatService_GetModel_Handler,
 		},
 		{
 			MethodName: "ListTools",

@@ -276,7 +276,10 @@ export interface CreateChatCompletionRequest {
   temperature?:
     | number
     | undefined;
-  /** Output cap; unset = min(4096, the model's max output). */
+  /**
+   * Output cap; unset = min(4096, the model's max output), or for an id the
+   * catalog does not know, min(4096, the provider's ceiling where it has one).
+   */
   maxTokens?: number | undefined;
   topP?: number | undefined;
   stop: string[];
@@ -292,7 +295,14 @@ export interface CreateChatCompletionRequest {
     | number
     | undefined;
   /** Only 1 is supported. */
-  n?: number | undefined;
+  n?:
+    | number
+    | undefined;
+  /**
+   * OpenAI's current name for max_tokens: the same setting, send at most one
+   * of the two (errors name the one sent).
+   */
+  maxCompletionTokens?: number | undefined;
 }
 
 export interface CreateChatCompletionRequest_MetadataEntry {
@@ -400,7 +410,14 @@ export interface Model {
   providerModelId: string;
   contextWindow: number;
   maxOutputTokens: number;
-  pricing: Pricing | undefined;
+  pricing:
+    | Pricing
+    | undefined;
+  /**
+   * Unix seconds of the model's release day (UTC midnight): OpenAI's
+   * `created`, fixed per catalog entry.
+   */
+  created: number;
 }
 
 export interface ListModelsRequest {
@@ -410,6 +427,15 @@ export interface ListModelsRequest {
 
 export interface ListModelsResponse {
   models: Model[];
+}
+
+export interface GetModelRequest {
+  /** A catalog id (case-insensitive; a "provider/" prefix is allowed). */
+  model: string;
+}
+
+export interface GetModelResponse {
+  model: Model | undefined;
 }
 
 /** A tool of the catalog. */
@@ -1416,6 +1442,7 @@ function createBaseCreateChatCompletionRequest(): CreateChatCompletionRequest {
     parallelToolCalls: undefined,
     maxIterations: undefined,
     n: undefined,
+    maxCompletionTokens: undefined,
   };
 }
 
@@ -1462,6 +1489,9 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
     }
     if (message.n !== undefined) {
       writer.uint32(112).int32(message.n);
+    }
+    if (message.maxCompletionTokens !== undefined) {
+      writer.uint32(120).int32(message.maxCompletionTokens);
     }
     return writer;
   },
@@ -1594,6 +1624,14 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
             message.n = reader.int32();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.maxCompletionTokens = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1659,6 +1697,11 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
         ? globalThis.Number(object.max_iterations)
         : undefined,
       n: isSet(object.n) ? globalThis.Number(object.n) : undefined,
+      maxCompletionTokens: isSet(object.maxCompletionTokens)
+        ? globalThis.Number(object.maxCompletionTokens)
+        : isSet(object.max_completion_tokens)
+        ? globalThis.Number(object.max_completion_tokens)
+        : undefined,
     };
   },
 
@@ -1712,6 +1755,9 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
     if (message.n !== undefined) {
       obj.n = Math.round(message.n);
     }
+    if (message.maxCompletionTokens !== undefined) {
+      obj.maxCompletionTokens = Math.round(message.maxCompletionTokens);
+    }
     return obj;
   },
 
@@ -1744,6 +1790,7 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
     message.parallelToolCalls = object.parallelToolCalls ?? undefined;
     message.maxIterations = object.maxIterations ?? undefined;
     message.n = object.n ?? undefined;
+    message.maxCompletionTokens = object.maxCompletionTokens ?? undefined;
     return message;
   },
 };
@@ -2984,7 +3031,15 @@ export const Pricing: MessageFns<Pricing> = {
 };
 
 function createBaseModel(): Model {
-  return { id: "", provider: "", providerModelId: "", contextWindow: 0, maxOutputTokens: 0, pricing: undefined };
+  return {
+    id: "",
+    provider: "",
+    providerModelId: "",
+    contextWindow: 0,
+    maxOutputTokens: 0,
+    pricing: undefined,
+    created: 0,
+  };
 }
 
 export const Model: MessageFns<Model> = {
@@ -3006,6 +3061,9 @@ export const Model: MessageFns<Model> = {
     }
     if (message.pricing !== undefined) {
       Pricing.encode(message.pricing, writer.uint32(50).fork()).join();
+    }
+    if (message.created !== 0) {
+      writer.uint32(56).int64(message.created);
     }
     return writer;
   },
@@ -3071,6 +3129,14 @@ export const Model: MessageFns<Model> = {
             message.pricing = Pricing.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.created = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3103,6 +3169,7 @@ export const Model: MessageFns<Model> = {
         ? globalThis.Number(object.max_output_tokens)
         : 0,
       pricing: isSet(object.pricing) ? Pricing.fromJSON(object.pricing) : undefined,
+      created: isSet(object.created) ? globalThis.Number(object.created) : 0,
     };
   },
 
@@ -3126,6 +3193,9 @@ export const Model: MessageFns<Model> = {
     if (message.pricing !== undefined) {
       obj.pricing = Pricing.toJSON(message.pricing);
     }
+    if (message.created !== 0) {
+      obj.created = Math.round(message.created);
+    }
     return obj;
   },
 
@@ -3142,6 +3212,7 @@ export const Model: MessageFns<Model> = {
     message.pricing = (object.pricing !== undefined && object.pricing !== null)
       ? Pricing.fromPartial(object.pricing)
       : undefined;
+    message.created = object.created ?? 0;
     return message;
   },
 };
@@ -3276,6 +3347,140 @@ export const ListModelsResponse: MessageFns<ListModelsResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListModelsResponse>, I>>(object: I): ListModelsResponse {
     const message = createBaseListModelsResponse();
     message.models = object.models?.map((e) => Model.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetModelRequest(): GetModelRequest {
+  return { model: "" };
+}
+
+export const GetModelRequest: MessageFns<GetModelRequest> = {
+  encode(message: GetModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetModelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetModelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetModelRequest {
+    return { model: isSet(object.model) ? globalThis.String(object.model) : "" };
+  },
+
+  toJSON(message: GetModelRequest): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetModelRequest>, I>>(base?: I): GetModelRequest {
+    return GetModelRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetModelRequest>, I>>(object: I): GetModelRequest {
+    const message = createBaseGetModelRequest();
+    message.model = object.model ?? "";
+    return message;
+  },
+};
+
+function createBaseGetModelResponse(): GetModelResponse {
+  return { model: undefined };
+}
+
+export const GetModelResponse: MessageFns<GetModelResponse> = {
+  encode(message: GetModelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== undefined) {
+      Model.encode(message.model, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetModelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetModelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = Model.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetModelResponse {
+    return { model: isSet(object.model) ? Model.fromJSON(object.model) : undefined };
+  },
+
+  toJSON(message: GetModelResponse): unknown {
+    const obj: any = {};
+    if (message.model !== undefined) {
+      obj.model = Model.toJSON(message.model);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetModelResponse>, I>>(base?: I): GetModelResponse {
+    return GetModelResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetModelResponse>, I>>(object: I): GetModelResponse {
+    const message = createBaseGetModelResponse();
+    message.model = (object.model !== undefined && object.model !== null) ? Model.fromPartial(object.model) : undefined;
     return message;
   },
 };
@@ -4166,6 +4371,19 @@ export const ChatServiceService = {
     responseSerialize: (value: ListModelsResponse): Buffer => Buffer.from(ListModelsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListModelsResponse => ListModelsResponse.decode(value),
   },
+  /**
+   * One catalog entry (NOT_FOUND, reason "model_not_found", for an id the
+   * catalog does not list).
+   */
+  getModel: {
+    path: "/ainative.chat.v1.ChatService/GetModel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetModelRequest): Buffer => Buffer.from(GetModelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetModelRequest => GetModelRequest.decode(value),
+    responseSerialize: (value: GetModelResponse): Buffer => Buffer.from(GetModelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetModelResponse => GetModelResponse.decode(value),
+  },
   /** The catalog of tool definitions. */
   listTools: {
     path: "/ainative.chat.v1.ChatService/ListTools" as const,
@@ -4195,6 +4413,11 @@ export interface ChatServiceServer extends UntypedServiceImplementation {
   streamChatCompletion: handleServerStreamingCall<StreamChatCompletionRequest, StreamChatCompletionResponse>;
   /** The model catalog. */
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
+  /**
+   * One catalog entry (NOT_FOUND, reason "model_not_found", for an id the
+   * catalog does not list).
+   */
+  getModel: handleUnaryCall<GetModelRequest, GetModelResponse>;
   /** The catalog of tool definitions. */
   listTools: handleUnaryCall<ListToolsRequest, ListToolsResponse>;
   /** The verified caller's own usage (requires a valid JWT). */
@@ -4243,6 +4466,25 @@ export interface ChatServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListModelsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * One catalog entry (NOT_FOUND, reason "model_not_found", for an id the
+   * catalog does not list).
+   */
+  getModel(
+    request: GetModelRequest,
+    callback: (error: ServiceError | null, response: GetModelResponse) => void,
+  ): ClientUnaryCall;
+  getModel(
+    request: GetModelRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetModelResponse) => void,
+  ): ClientUnaryCall;
+  getModel(
+    request: GetModelRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetModelResponse) => void,
   ): ClientUnaryCall;
   /** The catalog of tool definitions. */
   listTools(

@@ -136,7 +136,7 @@ class Usage(_message.Message):
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ...) -> None: ...
 
 class CreateChatCompletionRequest(_message.Message):
-    __slots__ = ("provider", "model", "messages", "temperature", "max_tokens", "top_p", "stop", "user", "metadata", "tools", "tool_choice", "parallel_tool_calls", "max_iterations", "n")
+    __slots__ = ("provider", "model", "messages", "temperature", "max_tokens", "top_p", "stop", "user", "metadata", "tools", "tool_choice", "parallel_tool_calls", "max_iterations", "n", "max_completion_tokens")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +158,7 @@ class CreateChatCompletionRequest(_message.Message):
     PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
     MAX_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     N_FIELD_NUMBER: _ClassVar[int]
+    MAX_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     provider: str
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
@@ -172,7 +173,8 @@ class CreateChatCompletionRequest(_message.Message):
     parallel_tool_calls: bool
     max_iterations: int
     n: int
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., user: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_iterations: _Optional[int] = ..., n: _Optional[int] = ...) -> None: ...
+    max_completion_tokens: int
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., user: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_iterations: _Optional[int] = ..., n: _Optional[int] = ..., max_completion_tokens: _Optional[int] = ...) -> None: ...
 
 class Choice(_message.Message):
     __slots__ = ("index", "message", "finish_reason")
@@ -285,20 +287,22 @@ class Pricing(_message.Message):
     def __init__(self, input_per_mtok: _Optional[float] = ..., output_per_mtok: _Optional[float] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "provider", "provider_model_id", "context_window", "max_output_tokens", "pricing")
+    __slots__ = ("id", "provider", "provider_model_id", "context_window", "max_output_tokens", "pricing", "created")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     PRICING_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
     id: str
     provider: str
     provider_model_id: str
     context_window: int
     max_output_tokens: int
     pricing: Pricing
-    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_model_id: _Optional[str] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., pricing: _Optional[_Union[Pricing, _Mapping]] = ...) -> None: ...
+    created: int
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_model_id: _Optional[str] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., pricing: _Optional[_Union[Pricing, _Mapping]] = ..., created: _Optional[int] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("provider",)
@@ -311,6 +315,18 @@ class ListModelsResponse(_message.Message):
     MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[Model]
     def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class GetModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: Model
+    def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
 
 class CatalogTool(_message.Message):
     __slots__ = ("tool", "group")

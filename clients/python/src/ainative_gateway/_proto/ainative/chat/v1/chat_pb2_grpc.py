@@ -59,6 +59,11 @@ class ChatServiceStub:
                 request_serializer=ainative_dot_chat_dot_v1_dot_chat__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=ainative_dot_chat_dot_v1_dot_chat__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.GetModel = channel.unary_unary(
+                '/ainative.chat.v1.ChatService/GetModel',
+                request_serializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetModelResponse.FromString,
+                _registered_method=True)
         self.ListTools = channel.unary_unary(
                 '/ainative.chat.v1.ChatService/ListTools',
                 request_serializer=ainative_dot_chat_dot_v1_dot_chat__pb2.ListToolsRequest.SerializeToString,
@@ -105,6 +110,14 @@ class ChatServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModel(self, request, context):
+        """One catalog entry (NOT_FOUND, reason "model_not_found", for an id the
+        catalog does not list).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTools(self, request, context):
         """The catalog of tool definitions.
         """
@@ -136,6 +149,11 @@ def add_ChatServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=ainative_dot_chat_dot_v1_dot_chat__pb2.ListModelsRequest.FromString,
                     response_serializer=ainative_dot_chat_dot_v1_dot_chat__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'GetModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModel,
+                    request_deserializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetModelRequest.FromString,
+                    response_serializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetModelResponse.SerializeToString,
             ),
             'ListTools': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTools,
@@ -239,6 +257,33 @@ class ChatService:
             '/ainative.chat.v1.ChatService/ListModels',
             ainative_dot_chat_dot_v1_dot_chat__pb2.ListModelsRequest.SerializeToString,
             ainative_dot_chat_dot_v1_dot_chat__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ainative.chat.v1.ChatService/GetModel',
+            ainative_dot_chat_dot_v1_dot_chat__pb2.GetModelRequest.SerializeToString,
+            ainative_dot_chat_dot_v1_dot_chat__pb2.GetModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

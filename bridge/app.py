@@ -19,7 +19,7 @@ from service import metrics
 from service.config import Settings
 from service.context import CallContext, new_request_id
 from service.errors import GatewayError
-from service.logs import log_request
+from service.logs import CANCELLED, log_request
 
 log = structlog.get_logger("bridge")
 
@@ -36,6 +36,22 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+CHAT_PATH = "/v1/chat/completions"
+
+
+def _finish(request: web.Request, ctx: CallContext, status: int, err: GatewayError | None, elapsed: float,
+            cancelled: bool = False) -> None:
+    """Metrics and the canonical log line of one request (labelled: HTTP status, gateway code)."""
+    code = err.code if err is not None else CANCELLED if cancelled else "ok"
+    metrics.observe_request("http", _route(request), status, code, elapsed)
+    if request.path.startswith("/v1/"):
+        metrics.child(metrics.OVERHEAD, "http").observe(max(0.0, elapsed - ctx.stats.upstream_s))
+        log_request(log, ctx, transport="http", route=f"{request.method} {request.path}", status=status,
+                    latency_s=elapsed, error=err, cancelled=cancelled,
+                    stream=ctx.stats.stream if request.path == CHAT_PATH else None,
+                    stream_error=request[STREAM_ERROR].code if STREAM_ERROR in request else None)
+
+
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id in and out, the overhead header, metrics, one canonical log line, every error in our format."""
@@ -48,30 +64,32 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         authorization=request.headers.get("Authorization") or None,
     )
     metrics.child(metrics.IN_FLIGHT, "http").inc()
+    err: GatewayError | None = None
     try:
         response = await handler(request)
-    except GatewayError as err:
-        response = error_response(err)
+    except GatewayError as exc:
+        err = exc
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error_response(from_http_exception(exc, request, request.app[SETTINGS].max_request_bytes))
+        err = from_http_exception(exc, request, request.app[SETTINGS].max_request_bytes)
+    except asyncio.CancelledError:  # the client went away (handler cancellation) or the server is stopping
+        _finish(request, ctx, 499, None, time.perf_counter() - started, cancelled=True)
+        raise
     except Exception:
         log.exception("unhandled_error", request_id=request_id, path=request.path)
-        response = error_response(GatewayError("internal_error", "Internal error"))
+        err = GatewayError("internal_error", "Internal error")
     finally:
         metrics.child(metrics.IN_FLIGHT, "http").dec()
+    if err is not None:
+        response = error_response(err)
+    else:
+        err = request.get(STREAM_ERROR)  # a stream that broke after its 200 went out
     elapsed = time.perf_counter() - started
     if not response.prepared:  # a stream sent these with its headers
         response.headers["X-Request-Id"] = request_id
         response.headers["X-Gateway-Overhead-Ms"] = overhead_ms(ctx, elapsed)
-    route = _route(request)
-    metrics.child(metrics.REQUESTS, "http", route, str(response.status)).inc()
-    metrics.child(metrics.REQUEST_LATENCY, "http", route).observe(elapsed)
-    if request.path.startswith("/v1/"):
-        metrics.child(metrics.OVERHEAD, "http").observe(max(0.0, elapsed - ctx.stats.upstream_s))
-        log_request(log, ctx, transport="http", route=f"{request.method} {request.path}", status=response.status,
-                    latency_s=elapsed, stream_error=request.get(STREAM_ERROR))
+    _finish(request, ctx, response.status, err, elapsed)
     return response
 
 
@@ -120,7 +138,11 @@ async def start_http(
                            shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:  # e.g. OSError: the port is taken; close what setup opened
+        await runner.cleanup()
+        raise
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port

@@ -52,11 +52,12 @@ async def read_json(request: web.Request) -> object:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
+    ctx = request[CTX]
+    ctx.stats.stream = isinstance(body, dict) and body.get("stream") is True  # for the log, even if invalid
     req, stream, include_usage = parse_chat_request(body)
     extra = unknown_fields(body) if isinstance(body, dict) else []
     if extra:
         log.debug("unknown_fields_ignored", fields=extra)
-    ctx = request[CTX]
     ctx.stats.model = req.model
     if stream:
         return await _stream(request, req, include_usage)
@@ -89,7 +90,7 @@ async def _stream(
             await response.write(sse.chunk_event(chunk))
         await response.write(sse.DONE)
     except GatewayError as err:
-        request[STREAM_ERROR] = err.code
+        request[STREAM_ERROR] = err
         await response.write(sse.error_event(err))
     finally:
         # on a client disconnect (write error or handler cancellation) this closes the upstream call

@@ -21,6 +21,10 @@ class CallStats:
     upstream_request_id: str = ""
     attempts: int = 0  # requests sent to the provider, retries included
     status: str = "ok"  # or the error code
+    stream: bool = False  # the call asked for a stream (set by the edge, for the log line)
+    # where and why the last failed upstream attempt failed (URL without query; "HTTP 503" or the network error)
+    upstream_url: str = ""
+    upstream_cause: str = ""
 
 
 @dataclass(frozen=True, slots=True)

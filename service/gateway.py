@@ -18,7 +18,7 @@ from service.config import Settings
 from service.core import ChatCore, build_providers
 from service.ledger import Ledger, open_ledger
 from service.providers.http import HttpPool
-from service.runner import wait_for_stop_signal
+from service.runner import listen_error, wait_for_stop_signal
 from service.server import GrpcServer, start_grpc_server
 from service.tools.catalog import ToolCatalog
 
@@ -56,12 +56,27 @@ async def start_gateway(settings: Settings, *, http: bool = True) -> Gateway:
     pool = HttpPool()
     core = ChatCore(settings, pool, build_providers(settings, pool), ToolCatalog.load(), ledger,
                     Authenticator(settings))
-    grpc_server = await start_grpc_server(core, settings.bind_host, settings.grpc_port)
+    host = settings.bind_host
+    grpc_server: GrpcServer | None = None
     runner, http_port = None, None
-    if http:
-        app = create_app(settings, InProcessClient(core))
-        runner, http_port = await start_http(app, settings.bind_host, settings.http_port,
-                                             shutdown_timeout=settings.shutdown_grace_s)
+    try:  # a port that cannot be bound: one clear reason (ListenError), nothing left running
+        try:
+            grpc_server = await start_grpc_server(core, host, settings.grpc_port)
+        except OSError as exc:
+            raise listen_error("gRPC", host, settings.grpc_port, "GRPC_PORT", exc) from None
+        if http:
+            app = create_app(settings, InProcessClient(core))
+            try:
+                runner, http_port = await start_http(app, host, settings.http_port,
+                                                     shutdown_timeout=settings.shutdown_grace_s)
+            except OSError as exc:
+                raise listen_error("HTTP", host, settings.http_port, "HTTP_PORT", exc) from None
+    except BaseException:
+        if grpc_server is not None:
+            await grpc_server.stop(None)
+        await core.aclose()
+        await ledger.close()
+        raise
     return Gateway(settings, core, ledger, grpc_server, runner, http_port)
 
 

@@ -15,7 +15,7 @@ import structlog
 
 from service.config import Settings
 from service.context import CallContext
-from service.errors import scrub
+from service.errors import GatewayError, scrub
 
 
 def redact_rendered(_: Any, __: str, line: Any) -> Any:
@@ -59,11 +59,39 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def log_request(logger: Any, ctx: CallContext, *, transport: str, route: str, status: Any, latency_s: float,
+# What a request line says about a call the client abandoned (no GatewayError: nothing was answered).
+CANCELLED = "cancelled"
+CANCELLED_MESSAGE = "Cancelled before the answer was complete (the client went away)"
+
+
+def log_request(logger: Any, ctx: CallContext, *, transport: str, route: str, status: int, latency_s: float,
+                error: GatewayError | None = None, cancelled: bool = False, stream: bool | None = None,
                 **extra: Any) -> None:
-    """The one line per request: who, what, how it went, and where the time went."""
+    """The one line per request: who, what, how it went, and where the time went.
+
+    `status` is an HTTP status on both transports (an RPC's is the one its error has over REST; 499 for
+    a call the client abandoned). A failed call's line names its error: `error` (the code),
+    `error_message` (scrubbed) and `error_param` when there is one; when an upstream attempt failed,
+    `upstream_url` (scheme://host:port/path) and `upstream_cause` say where and why. Chat calls say
+    whether they asked for a stream.
+    """
     s = ctx.stats
     usage = s.usage
+    fields: dict[str, Any] = {}
+    if stream is not None:
+        fields["stream"] = stream
+    if error is not None:
+        code: str | None = error.code
+        fields["error_message"] = scrub(error.message, ctx.provider_key)
+        if error.param:
+            fields["error_param"] = error.param
+    elif cancelled:
+        code = CANCELLED
+        fields["error_message"] = CANCELLED_MESSAGE
+    else:
+        code = s.status if s.status != "ok" else None
+    if code is not None and s.upstream_cause:
+        fields["upstream_url"], fields["upstream_cause"] = s.upstream_url, s.upstream_cause
     logger.info(
         "request", request_id=ctx.request_id, transport=transport, route=route, status=status,
         user=s.user, provider=s.provider or None, model=s.model or None,
@@ -73,5 +101,5 @@ def log_request(logger: Any, ctx: CallContext, *, transport: str, route: str, st
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
         total_tokens=usage.total_tokens if usage else None,
-        error=s.status if s.status != "ok" else None, **extra,
+        error=code, **fields, **extra,
     )

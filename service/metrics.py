@@ -1,6 +1,12 @@
 """Prometheus metrics, served at GET /metrics.
 
 Module-level like every prometheus_client user: the registry is process-wide by design.
+
+Label vocabularies, one per label name, whatever the transport (README, Operations):
+`status` is an HTTP status code ("200", "400", "499" for a caller that went away); an RPC is labelled
+with the status its outcome has over REST (the README's error table), so one `status=~"5.."` covers
+both transports. `code` is the gateway's error code ("invalid_request", "upstream_error", ...), "ok"
+on success, "cancelled" for an abandoned call: the same word a client sees in `error.code` / ErrorInfo.
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ from prometheus_client import Counter, Gauge, Histogram
 _FAST = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _SLOW = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
-REQUESTS = Counter("gateway_requests_total", "HTTP/gRPC requests served", ["transport", "route", "status"])
+REQUESTS = Counter("gateway_requests_total", "HTTP/gRPC requests served",
+                   ["transport", "route", "status", "code"])
 IN_FLIGHT = Gauge("gateway_in_flight_requests", "Requests being served", ["transport"])
 REQUEST_LATENCY = Histogram("gateway_request_duration_seconds", "Time to serve a request", ["transport", "route"],
                             buckets=_SLOW)
 OVERHEAD = Histogram("gateway_overhead_seconds", "Request time not spent waiting on the provider", ["transport"],
                      buckets=_FAST)
-CALLS = Counter("gateway_model_calls_total", "Model calls sent to a provider", ["provider", "model", "status"])
+CALLS = Counter("gateway_model_calls_total", "Model calls sent to a provider", ["provider", "model", "code"])
 CALL_LATENCY = Histogram("gateway_model_call_duration_seconds", "Model call time, retries included",
                          ["provider"], buckets=_SLOW)
 UPSTREAM_LATENCY = Histogram("gateway_upstream_duration_seconds", "Time spent waiting on the provider",
@@ -42,9 +49,15 @@ def child(metric: Any, *labels: str) -> Any:
     return found
 
 
-def observe_call(provider: str, model: str, status: str, latency_s: float, upstream_s: float,
+def observe_request(transport: str, route: str, status: int, code: str, latency_s: float) -> None:
+    """One served request: `status` an HTTP status code, `code` "ok" or the gateway error code."""
+    child(REQUESTS, transport, route, str(status), code).inc()
+    child(REQUEST_LATENCY, transport, route).observe(latency_s)
+
+
+def observe_call(provider: str, model: str, code: str, latency_s: float, upstream_s: float,
                  usage: pb.Usage) -> None:
-    child(CALLS, provider, model, status).inc()
+    child(CALLS, provider, model, code).inc()
     child(CALL_LATENCY, provider).observe(latency_s)
     child(UPSTREAM_LATENCY, provider).observe(upstream_s)
     if usage.prompt_tokens:

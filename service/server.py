@@ -8,6 +8,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from service.core import ChatCore
+from service.runner import check_listen
 from service.servicer import ChatServicer
 
 SERVICE_NAME = chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name
@@ -32,7 +33,12 @@ class GrpcServer:
 
 
 async def start_grpc_server(core: ChatCore, host: str, port: int) -> GrpcServer:
-    """Start serving on host:port (0 = any free port); returns the bound port."""
+    """Start serving on host:port (0 = any free port); returns the bound port.
+
+    An address that cannot be bound raises OSError (with the errno a plain socket gets: gRPC itself
+    would only log its reason to stderr and raise RuntimeError).
+    """
+    check_listen(host, port)
     server = grpc.aio.server(
         options=[
             ("grpc.so_reuseport", 0),
@@ -44,9 +50,13 @@ async def start_grpc_server(core: ChatCore, host: str, port: int) -> GrpcServer:
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # lost a race since check_listen
+        bound = 0
     if bound == 0:
-        raise OSError(f"cannot listen for gRPC on {host}:{port}")
+        await server.stop(None)
+        raise OSError(f"gRPC could not bind {host}:{port}")
     await server.start()
     grpc_server = GrpcServer(server, health_servicer, bound)
     await grpc_server.set_serving(True)

@@ -22,11 +22,13 @@ from service import metrics
 from service.context import CallContext, new_request_id
 from service.core import ChatCore
 from service.errors import GatewayError, to_rpc_status
-from service.logs import log_request
+from service.logs import CANCELLED, log_request
 
 log = structlog.get_logger("service")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+# the chat RPCs, and whether each streams (their log lines say so)
+CHAT_RPCS = {"CreateChatCompletion": False, "StreamChatCompletion": True}
 
 
 def call_context(context: grpc.aio.ServicerContext) -> CallContext:
@@ -40,19 +42,30 @@ def call_context(context: grpc.aio.ServicerContext) -> CallContext:
     )
 
 
-def finish(context: grpc.aio.ServicerContext, ctx: CallContext, rpc: str, started: float, status: str) -> None:
-    """The canonical log line, metrics and overhead trailer of one RPC."""
+def finish(context: grpc.aio.ServicerContext, ctx: CallContext, rpc: str, started: float,
+           err: GatewayError | None, cancelled: bool = False) -> None:
+    """The canonical log line, metrics and overhead trailer of one RPC.
+
+    Labelled like the REST edge: the HTTP status the outcome has over REST and the gateway's code,
+    plus the gRPC status code name in the log line.
+    """
     elapsed = time.perf_counter() - started
+    if err is not None:
+        status, code, grpc_code = err.kind.http_status, err.code, err.kind.grpc_code.name
+    elif cancelled:
+        status, code, grpc_code = 499, CANCELLED, grpc.StatusCode.CANCELLED.name
+    else:
+        status, code, grpc_code = 200, "ok", grpc.StatusCode.OK.name
     s = ctx.stats
     overhead = max(0.0, elapsed - s.upstream_s)
     context.set_trailing_metadata((
         ("x-gateway-overhead-ms", f"{overhead * 1000:.3f}"),
         ("x-upstream-ms", f"{s.upstream_s * 1000:.3f}"),  # lets a separate bridge compute its own overhead
     ))
-    metrics.child(metrics.REQUESTS, "grpc", rpc, status).inc()
-    metrics.child(metrics.REQUEST_LATENCY, "grpc", rpc).observe(elapsed)
+    metrics.observe_request("grpc", rpc, status, code, elapsed)
     metrics.child(metrics.OVERHEAD, "grpc").observe(overhead)
-    log_request(log, ctx, transport="grpc", route=rpc, status=status, latency_s=elapsed)
+    log_request(log, ctx, transport="grpc", route=rpc, status=status, latency_s=elapsed, error=err,
+                cancelled=cancelled, stream=CHAT_RPCS.get(rpc), grpc_code=grpc_code)
 
 
 async def abort(context: grpc.aio.ServicerContext, err: GatewayError) -> None:
@@ -70,13 +83,12 @@ class _Rpc:
     and streaming methods alike.
     """
 
-    __slots__ = ("context", "name", "ctx", "started", "status")
+    __slots__ = ("context", "name", "ctx", "started")
 
     def __init__(self, context: grpc.aio.ServicerContext, name: str):
         self.context, self.name = context, name
         self.started = time.perf_counter()
         self.ctx = call_context(context)
-        self.status = "OK"
 
     async def __aenter__(self) -> CallContext:
         await self.context.send_initial_metadata((("x-request-id", self.ctx.request_id),))
@@ -86,17 +98,16 @@ class _Rpc:
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         metrics.child(metrics.IN_FLIGHT, "grpc").dec()
         err: GatewayError | None = None
+        cancelled = False
         if isinstance(exc, GatewayError):
             err = exc
         elif isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
-            self.status = "cancelled"
+            cancelled = True
         elif isinstance(exc, Exception):
             log.error("unhandled_error", request_id=self.ctx.request_id, rpc=self.name,
                       exc_info=(kind, exc, tb))
             err = GatewayError("internal_error", "Internal error")
-        if err is not None:
-            self.status = err.code
-        finish(self.context, self.ctx, self.name, self.started, self.status)
+        finish(self.context, self.ctx, self.name, self.started, err, cancelled)
         if err is not None:
             await abort(self.context, err)  # raises: the RPC ends with this status
 

@@ -8,20 +8,65 @@ provider's URL, headers and body; retries wrap `send` in the shared retry loop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import time
+import urllib.parse
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 import orjson
+import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 
+from service.errors import scrub
 from service.providers import chunks, classify
 from service.providers.base import UpstreamCall, timed
 from service.providers.retry import call_with_retries
 from service.providers.sse import SSEDecoder
+
+log = structlog.get_logger("upstream")
+
+
+def safe_url(url: str) -> str:
+    """`url` as scheme://host:port/path, for logs: no user info, query or fragment, nothing key-shaped."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    return scrub(f"{parts.scheme}://{netloc}{parts.path}")
+
+
+def describe_failure(exc: BaseException, timeout_s: float | None = None) -> str:
+    """Why an upstream attempt failed, for logs: the exception class and its message, scrubbed."""
+    text = str(exc)
+    if not text and isinstance(exc, TimeoutError):
+        text = f"no answer within {timeout_s:g} s" if timeout_s is not None else "no answer in time"
+    # "Connect call failed (...)" says nothing of why: the errno does (refused, unreachable, ...)
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(os_error, OSError) and os_error.errno:
+        reason = os.strerror(os_error.errno)
+        if reason not in text:
+            text = f"{text} ({reason})"
+    return scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def _failed(call: UpstreamCall, provider: str, url: str, cause: str, *, network: bool) -> None:
+    """Note where and why an attempt failed, for the request's log line; a network failure also gets a
+    warning line of its own (each attempt of a retried call may fail differently)."""
+    stats = call.stats
+    stats.upstream_url, stats.upstream_cause = safe_url(url), cause
+    if network:
+        log.warning("upstream_attempt_failed", request_id=call.request_id, provider=provider,
+                    attempt=stats.attempts, url=stats.upstream_url, cause=cause)
 
 
 class HttpPool:
@@ -64,7 +109,7 @@ async def complete(endpoint: Endpoint, call: UpstreamCall, payload: bytes, heade
 
     async def attempt(remaining: float) -> pb.ChatCompletion:
         resp = await send(endpoint, call, payload, headers, remaining, stream=False)
-        body = await read_json(call, provider, resp)
+        body = await read_json(call, endpoint, resp, remaining)
         try:
             return parse(body)
         except (AttributeError, TypeError):
@@ -93,15 +138,23 @@ def request_limits(seconds: float, stream: bool) -> aiohttp.ClientTimeout:
 
 
 @contextlib.contextmanager
-def _waiting_on(call: UpstreamCall, provider: str) -> Iterator[None]:
-    """Time spent inside counts as upstream time; network failures become classified errors."""
+def _waiting_on(call: UpstreamCall, endpoint: Endpoint, timeout_s: float) -> Iterator[None]:
+    """Time spent inside counts as upstream time; network failures become classified errors, their cause
+    and the URL noted for the logs."""
     started = time.perf_counter()
     try:
         yield
-    except TimeoutError:
-        raise classify.timeout_error(provider) from None
-    except aiohttp.ClientError:
-        raise classify.connection_error(provider) from None
+    except TimeoutError as exc:  # aiohttp's socket timeouts are ClientErrors too: a timeout all the same
+        _failed(call, endpoint.provider, endpoint.url, describe_failure(exc, timeout_s), network=True)
+        raise classify.timeout_error(endpoint.provider) from None
+    except aiohttp.ClientError as exc:
+        _failed(call, endpoint.provider, endpoint.url, describe_failure(exc), network=True)
+        raise classify.connection_error(endpoint.provider) from None
+    except asyncio.CancelledError:  # the call's deadline passed (upstream_timeout) or its caller went away
+        waited = time.perf_counter() - started
+        _failed(call, endpoint.provider, endpoint.url, f"CancelledError: stopped waiting after {waited:.3g} s",
+                network=False)
+        raise
     finally:
         call.stats.upstream_s += time.perf_counter() - started
 
@@ -110,9 +163,11 @@ async def send(endpoint: Endpoint, call: UpstreamCall, payload: bytes, headers: 
                remaining: float, stream: bool) -> aiohttp.ClientResponse:
     """One attempt within `remaining` seconds; the response once its status is a success, else the
     classified error."""
-    limits = request_limits(min(remaining, endpoint.timeout_s), stream)
+    seconds = min(remaining, endpoint.timeout_s)
+    limits = request_limits(seconds, stream)
     call.stats.attempts += 1
-    with _waiting_on(call, endpoint.provider):
+    call.stats.upstream_url = call.stats.upstream_cause = ""  # the log line tells of the last attempt
+    with _waiting_on(call, endpoint, seconds):
         resp = await endpoint.pool.session.post(endpoint.url, data=payload, headers=headers, timeout=limits)
         call.stats.upstream_request_id = resp.headers.get(endpoint.request_id_header, "")
         if resp.status < 400:
@@ -123,18 +178,19 @@ async def send(endpoint: Endpoint, call: UpstreamCall, payload: bytes, headers: 
         body: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
         body = raw
+    _failed(call, endpoint.provider, endpoint.url, f"HTTP {resp.status}", network=False)
     raise classify.classify_status(endpoint.provider, resp.status, body, model=call.request.model,
                                    retry_after=resp.headers.get("Retry-After"), api_key=call.api_key)
 
 
-async def read_json(call: UpstreamCall, provider: str, resp: aiohttp.ClientResponse) -> Any:
-    with _waiting_on(call, provider):
+async def read_json(call: UpstreamCall, endpoint: Endpoint, resp: aiohttp.ClientResponse, timeout_s: float) -> Any:
+    with _waiting_on(call, endpoint, timeout_s):
         async with resp:
             raw = await resp.read()
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise classify.bad_response(provider) from None
+        raise classify.bad_response(endpoint.provider) from None
 
 
 class StreamTranslator(Protocol):
@@ -186,9 +242,11 @@ async def sse_events(call: UpstreamCall, provider: str,
                 yield event
         for event in decoder.close():
             yield event
-    except TimeoutError:
+    except TimeoutError as exc:
+        _failed(call, provider, str(resp.url), describe_failure(exc), network=True)
         raise classify.timeout_error(provider) from None
-    except aiohttp.ClientError:
+    except aiohttp.ClientError as exc:
+        _failed(call, provider, str(resp.url), describe_failure(exc), network=True)
         raise classify.dropped_stream(provider) from None
     finally:
         resp.close()

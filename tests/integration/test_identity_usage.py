@@ -183,8 +183,9 @@ async def test_overhead_header_and_metrics(gw: Running, http: aiohttp.ClientSess
     async with http.get(f"{gw.url}/metrics") as resp:
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
         text = await resp.text()
-    assert 'gateway_requests_total{route="/v1/chat/completions",status="200",transport="http"}' in text
-    assert 'gateway_requests_total{route="/v1/chat/completions",status="400",transport="http"}' in text
+    assert 'gateway_requests_total{code="ok",route="/v1/chat/completions",status="200",transport="http"}' in text
+    assert ('gateway_requests_total{code="invalid_request",route="/v1/chat/completions",status="400",'
+            'transport="http"}') in text
     assert "gateway_overhead_seconds_bucket" in text and "gateway_in_flight_requests" in text
     if gw.transport == "inprocess":  # model-call metrics live where the core runs
         assert 'gateway_tokens_total{kind="prompt",model="claude-sonnet-4-5",provider="anthropic"}' in text

@@ -7,8 +7,9 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -116,7 +117,18 @@ async def test_service_serves_logs_without_keys_and_stops_on_sigterm(
     assert code == 0, proc.output
     assert '"gateway_stopped"' in proc.output
     lines = [json.loads(line) for line in proc.output.splitlines() if line.startswith("{")]
-    assert sum(1 for line in lines if line.get("event") == "request") == 5
+    requests = [line for line in lines if line.get("event") == "request"]
+    # every failed request's line says why, in the scrubbed words the client got
+    assert [(r["status"], r["error"], r.get("error_param"), r["stream"]) for r in requests] == [
+        (401, "invalid_api_key", None, False), (502, "upstream_error", None, False),
+        (403, "permission_denied", None, False), (200, None, None, False),
+        (400, "invalid_request", "messages", False)]
+    for line, response in zip(requests, seen, strict=True):
+        if line["error"]:
+            assert line["error_message"] and json.dumps(line["error_message"])[1:-1] in response
+    assert "[redacted]" in requests[0]["error_message"]
+    assert (requests[1]["upstream_url"], requests[1]["upstream_cause"]) == (
+        f"{anthropic_emu.base_url}/v1/messages", "HTTP 500")
     assert any(line.get("event") == "unknown_fields_ignored" for line in lines)
     for key in (USER_KEY, SERVER_KEY, META_SERVER_KEY):  # ...and nowhere else
         assert key not in proc.output
@@ -165,6 +177,83 @@ async def test_bad_configuration_stops_start_up_with_a_clear_message(env: dict[s
     await proc._reader
     assert code == 2
     assert f"configuration error: {message}" in proc.output
+
+
+async def test_unreachable_upstream_is_logged_with_its_cause_and_a_bare_url(emulator_env: dict[str, str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # a key-shaped query in the base URL must not reach the log
+    base = f"http://127.0.0.1:{port}/relay?token={USER_KEY}"
+    proc = await spawn("service", {**emulator_env, "ANTHROPIC_BASE_URL": base})
+    try:
+        url = f"http://{(await proc.wait_for('gateway_started'))['http']}"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{url}/v1/chat/completions", json={
+                    "model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}],
+                    "stream": True}) as resp:
+                assert resp.status == 502, proc.output
+                message = (await resp.json())["error"]["message"]
+        await proc.wait_for("request")
+    finally:
+        assert await proc.stop() == 0
+    lines = [json.loads(line) for line in proc.output.splitlines() if line.startswith("{")]
+    [line] = [line for line in lines if line["event"] == "request"]
+    [attempt] = [line for line in lines if line["event"] == "upstream_attempt_failed"]
+    assert (line["status"], line["error"], line["error_message"], line["stream"]) == (
+        502, "upstream_error", message, True)
+    assert line["upstream_url"] == attempt["url"] == f"http://127.0.0.1:{port}/relay"
+    assert line["upstream_cause"] == attempt["cause"]
+    assert line["upstream_cause"].startswith(f"ClientConnectorError: Cannot connect to host 127.0.0.1:{port} ")
+    assert "Connection refused" in line["upstream_cause"] and attempt["level"] == "warning"
+    assert SERVER_KEY not in proc.output and USER_KEY not in proc.output and "token=" not in proc.output
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something else is listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(("module", "args", "variable", "what"), [
+    ("service", [], "GRPC_PORT", "gRPC"),
+    ("service", [], "HTTP_PORT", "HTTP"),
+    ("service", ["--grpc-only"], "GRPC_PORT", "gRPC"),
+    ("bridge", [], "HTTP_PORT", "HTTP"),
+])
+async def test_a_busy_port_stops_start_up_with_one_clear_line(
+    busy_port: int, tmp_path: Path, module: str, args: list[str], variable: str, what: str
+) -> None:
+    env = {"GRPC_PORT": "0", "HTTP_PORT": "0", variable: str(busy_port), "DATA_DIR": str(tmp_path)}
+    code, out, err = await run_to_exit(module, env, *args)
+    assert code == 2, (out, err)
+    assert err == (f"start-up error: cannot listen for {what} on 127.0.0.1:{busy_port}: address already in use; "
+                   f"set {variable} to a free port (0 picks one) or BIND_HOST to another address\n"), err
+    assert "Traceback" not in out and "Event loop is closed" not in out
+
+
+async def test_an_address_not_on_this_machine_names_bind_host(tmp_path: Path) -> None:
+    env = {"GRPC_PORT": "0", "HTTP_PORT": "0", "BIND_HOST": "192.0.2.1", "DATA_DIR": str(tmp_path)}
+    code, out, err = await run_to_exit("service", env)
+    assert code == 2, (out, err)
+    assert err.startswith("start-up error: cannot listen for gRPC on 192.0.2.1:0: ") and err.count("\n") == 1
+    assert err.endswith("; set BIND_HOST to an address of this machine\n"), err
+
+
+async def run_to_exit(module: str, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """Run `python -m module args` to its end: exit code, stdout, stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *args, cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
+             "LOG_FORMAT": "json", **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 JWT_SECRET = "process-test-secret-long-enough-0123456789abcdef"

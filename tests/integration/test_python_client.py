@@ -305,6 +305,17 @@ async def test_usage_with_a_jwt(make_api: MakeApi, anthropic_emu: AnthropicEmula
     assert bad_date.value.param == "from"
 
 
+async def test_max_completion_tokens_reaches_the_gateway_as_sent(make_api: MakeApi) -> None:
+    api = make_api(max_retries=0)
+    with pytest.raises(InvalidRequestError) as too_many:
+        await api.call("chat", "hi", model=CLAUDE, max_completion_tokens=1_000_000)
+    assert (too_many.value.param, too_many.value.message) == (
+        "max_completion_tokens", "max_completion_tokens 1000000 exceeds the maximum output of claude-sonnet-4-5 (64000)")
+    with pytest.raises(InvalidRequestError) as both:
+        await api.call("chat", "hi", model=CLAUDE, max_tokens=10, max_completion_tokens=10)
+    assert both.value.param == "max_tokens"
+
+
 async def test_errors_are_classes_named_after_the_codes(make_api: MakeApi, llama_emu: LlamaEmulator) -> None:
     api = make_api(max_retries=1)
     with pytest.raises(InvalidRequestError) as bad:

@@ -194,11 +194,7 @@ def chat_request(body: Mapping[str, Any]) -> pb.CreateChatCompletionRequest:
         number = _number(body, key)
         if number is not None:
             setattr(req, key, number)
-    max_tokens = _int(body, "max_completion_tokens")
-    max_tokens = _int(body, "max_tokens") if max_tokens is None else max_tokens
-    if max_tokens is not None:
-        req.max_tokens = max_tokens
-    for key in ("max_iterations", "n"):
+    for key in ("max_tokens", "max_completion_tokens", "max_iterations", "n"):
         integer = _int(body, key)
         if integer is not None:
             setattr(req, key, integer)

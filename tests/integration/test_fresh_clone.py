@@ -63,6 +63,21 @@ def test_markdown_links_stay_inside_the_repo_and_resolve() -> None:
     assert broken == []
 
 
+def test_no_tracked_file_names_a_path_outside_the_repo() -> None:
+    """Code, tests and docs must not read or cite files beside the checkout (a user's clone has none)."""
+    outside = f"{ROOT.parent}/"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout
+    offenders = []
+    for name in filter(None, tracked.decode().split("\0")):
+        try:
+            text = (ROOT / name).read_text(encoding="utf-8")
+        except (UnicodeDecodeError, FileNotFoundError):
+            continue  # binary
+        if outside in text.replace(str(ROOT), ""):
+            offenders.append(name)
+    assert offenders == []
+
+
 def test_suite_parts_that_read_files_pass_in_a_clone_with_nothing_beside_it(tmp_path: Path) -> None:
     repo = clone(tmp_path / "empty")
     (repo / "gen" / "python").mkdir(parents=True)

@@ -60,7 +60,9 @@ FINISH = {"type": "string", "enum": sorted(set(FINISH_REASONS.values()))}
 ERROR_CODES = sorted(ERRORS)
 TOTALS = {"requests": {"type": "integer"}, "prompt_tokens": {"type": "integer"},
           "completion_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"},
-          "cost_usd": {"type": "number"}}
+          "cost_usd": {"type": "number", "description": "USD at list prices, summed over the priced requests only"},
+          "unpriced_requests": {"type": "integer", "minimum": 0, "description":
+                                "requests whose model has no known price: in requests and tokens, not in cost_usd"}}
 
 
 def _error_response(description: str) -> dict[str, Any]:

@@ -405,7 +405,7 @@ def tools_to_json(resp: pb.ListToolsResponse) -> dict[str, Any]:
 
 def _totals(t: pb.UsageTotals) -> dict[str, Any]:
     return {"requests": t.requests, "prompt_tokens": t.prompt_tokens, "completion_tokens": t.completion_tokens,
-            "total_tokens": t.total_tokens, "cost_usd": t.cost_usd}
+            "total_tokens": t.total_tokens, "cost_usd": t.cost_usd, "unpriced_requests": t.unpriced_requests}
 
 
 def usage_to_json(r: pb.GetUsageResponse) -> dict[str, Any]:

@@ -97,7 +97,7 @@ class ChatCore:
             return  # refused before any request left (e.g. a translation rule): nothing reached a provider
         usage = s.usage or pb.Usage()
         latency = time.perf_counter() - started
-        cost = (usage.prompt_tokens * spec.input_per_mtok + usage.completion_tokens * spec.output_per_mtok) / 1e6
+        cost = spec.cost(usage.prompt_tokens, usage.completion_tokens)  # None: no known price, never 0
         self._ledger.record(UsageRecord(
             request_id=ctx.request_id, user_id=s.user, provider=s.provider, model=s.model,
             iterations=s.iterations, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,

@@ -41,7 +41,7 @@ class UsageRecord:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    cost_usd: float
+    cost_usd: float | None  # None: the model has no known price (stored NULL, counted as unpriced)
     status: str
     latency_ms: float
     created_at: float
@@ -53,21 +53,22 @@ class UsageRecord:
                 self.created_at, day)
 
 
-# (model, provider, day, requests, prompt, completion, total, cost)
-GroupRow = tuple[str, str, str, int, int, int, int, float]
+# (model, provider, day, requests, prompt, completion, total, cost of the priced requests (None: none), unpriced)
+GroupRow = tuple[str, str, str, int, int, int, int, float | None, int]
 
 
 def build_report(user: str, from_date: str, to_date: str, rows: list[GroupRow]) -> pb.GetUsageResponse:
     totals = pb.UsageTotals()
     by_model: dict[tuple[str, str], pb.UsageTotals] = defaultdict(pb.UsageTotals)
     by_day: dict[str, pb.UsageTotals] = defaultdict(pb.UsageTotals)
-    for model, provider, day, requests, prompt, completion, total, cost in rows:
+    for model, provider, day, requests, prompt, completion, total, cost, unpriced in rows:
         for t in (totals, by_model[(model, provider)], by_day[day]):
             t.requests += int(requests)
             t.prompt_tokens += int(prompt)
             t.completion_tokens += int(completion)
             t.total_tokens += int(total)
-            t.cost_usd += float(cost)
+            t.cost_usd += float(cost or 0)  # the priced requests only: an unpriced one is counted, not summed
+            t.unpriced_requests += int(unpriced)
     for t in (totals, *by_model.values(), *by_day.values()):
         t.cost_usd = round(t.cost_usd, 6)
     return pb.GetUsageResponse(
@@ -139,8 +140,8 @@ class Ledger:
 
 REPORT_SQL = (
     "SELECT model, provider, day, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens), "
-    "SUM(cost_usd) FROM usage_records WHERE user_id = {0} AND day >= {1} AND day <= {2} "
-    "GROUP BY model, provider, day"
+    "SUM(cost_usd), COUNT(*) - COUNT(cost_usd) "
+    "FROM usage_records WHERE user_id = {0} AND day >= {1} AND day <= {2} GROUP BY model, provider, day"
 )
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import sqlite3
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import grpc
 import jwt
 import pytest
@@ -17,7 +20,7 @@ from ainative.chat.v1 import chat_pb2 as pb
 from ainative.chat.v1 import chat_pb2_grpc
 
 from service.config import Settings
-from tests.conftest import Running, run_gateway
+from tests.conftest import Running, fresh_database, run_gateway
 from tests.emulators import AnthropicEmulator, Fault, LlamaEmulator, Turn
 
 SECRET = "gateway-test-secret-that-is-long-enough-0123456789"
@@ -73,14 +76,14 @@ async def test_alice_sees_her_usage_and_not_bobs(
     assert report == {
         "object": "usage", "user": "alice", "from": None, "to": None,
         "totals": {"requests": 3, "prompt_tokens": 1300, "completion_tokens": 600, "total_tokens": 1900,
-                   "cost_usd": round(claude_cost + llama_cost, 6)},
+                   "cost_usd": round(claude_cost + llama_cost, 6), "unpriced_requests": 0},
         "by_model": [
             {"model": "Llama-3.3-70B-Instruct", "provider": "meta_llama", "requests": 2, "prompt_tokens": 300,
-             "completion_tokens": 100, "total_tokens": 400, "cost_usd": llama_cost},
+             "completion_tokens": 100, "total_tokens": 400, "cost_usd": llama_cost, "unpriced_requests": 0},
             {"model": "claude-sonnet-4-5", "provider": "anthropic", "requests": 1, "prompt_tokens": 1000,
-             "completion_tokens": 500, "total_tokens": 1500, "cost_usd": claude_cost}],
+             "completion_tokens": 500, "total_tokens": 1500, "cost_usd": claude_cost, "unpriced_requests": 0}],
         "by_day": [{"date": today, "requests": 3, "prompt_tokens": 1300, "completion_tokens": 600,
-                    "total_tokens": 1900, "cost_usd": round(claude_cost + llama_cost, 6)}],
+                    "total_tokens": 1900, "cost_usd": round(claude_cost + llama_cost, 6), "unpriced_requests": 0}],
     }
     status, bob = await usage(http, gw, bearer("bob"))
     assert status == 200 and bob["user"] == "bob" and bob["totals"]["requests"] == 1
@@ -201,3 +204,89 @@ async def test_grpc_overhead_trailer(gw: Running) -> None:
         trailers = dict(await call.trailing_metadata())
     assert float(trailers["x-gateway-overhead-ms"]) >= 0 and float(trailers["x-upstream-ms"]) > 0
     await asyncio.sleep(0)
+
+
+# ---- pass-through ids priced by family; an unknown family is unpriced (cost_usd NULL), on both ledger backends ----
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def ledger_gw(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[tuple[Running, str]]:
+    """A one-process gateway whose ledger is SQLite under DATA_DIR or a fresh PostgreSQL database; and where
+    that ledger is (the SQLite file or the DSN)."""
+    cfg = dataclasses.replace(settings, jwt_secret=SECRET)
+    where = str(Path(settings.data_dir) / "usage.sqlite3")
+    if request.param == "postgres":
+        where = await fresh_database(request.getfixturevalue("postgres_server"))
+        cfg = dataclasses.replace(cfg, database_url=where)
+    running, _ = await run_gateway(cfg, "inprocess")
+    yield running, where
+    await running.gateway.stop(grace=0.5)
+
+
+async def stored_costs(where: str) -> list[tuple[str, float | None]]:
+    query = "SELECT model, cost_usd FROM usage_records ORDER BY created_at"
+    if where.startswith("postgres"):
+        conn = await asyncpg.connect(where)
+        try:
+            return [(r[0], r[1]) for r in await conn.fetch(query)]
+        finally:
+            await conn.close()
+    db = sqlite3.connect(where)
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
+
+
+async def test_pass_through_ids_are_priced_by_family_and_unknown_ones_are_unpriced(
+    ledger_gw: tuple[Running, str], http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator,
+    llama_emu: LlamaEmulator,
+) -> None:
+    gw, where = ledger_gw
+    anthropic_emu.models["claude-mystery-1"] = 8192  # a model of no known family that the provider serves
+    llama_emu.models += ["Mystery-7B", "llama-4-scout-17b-16e-instruct-fp8"]  # the emulator matches ids exactly
+    anthropic_emu.enqueue(Turn(text="a", usage=(1000, 500)), Turn(text="b", usage=(200, 100)))
+    llama_emu.enqueue(Turn(text="c", usage=(300, 100)), Turn(text="d", usage=(40, 20)))
+    hi = [{"role": "user", "content": "hi"}]
+    for body in ({"model": "claude-sonnet-4-5-20250929", "messages": hi},  # the catalog entry's provider id
+                 {"model": "claude-mystery-1", "messages": hi},
+                 {"model": "meta_llama/llama-4-scout-17b-16e-instruct-fp8", "messages": hi},
+                 {"provider": "meta_llama", "model": "Mystery-7B", "messages": hi}):
+        status, reply = await chat(http, gw, body, bearer("ivy"))
+        assert status == 200, reply
+    status, report = await usage(http, gw, bearer("ivy"))
+    assert status == 200, report
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    sonnet_cost = (1000 * 3.0 + 500 * 15.0) / 1e6  # claude-sonnet-4-5's catalog price
+    scout_cost = (300 * 0.6 + 100 * 1.8) / 1e6  # the Llama 4 family's price
+    priced = round(sonnet_cost + scout_cost, 6)
+    assert report == {
+        "object": "usage", "user": "ivy", "from": None, "to": None,
+        "totals": {"requests": 4, "prompt_tokens": 1540, "completion_tokens": 720, "total_tokens": 2260,
+                   "cost_usd": priced, "unpriced_requests": 2},
+        "by_model": [
+            {"model": "Mystery-7B", "provider": "meta_llama", "requests": 1, "prompt_tokens": 40,
+             "completion_tokens": 20, "total_tokens": 60, "cost_usd": 0.0, "unpriced_requests": 1},
+            {"model": "claude-mystery-1", "provider": "anthropic", "requests": 1, "prompt_tokens": 200,
+             "completion_tokens": 100, "total_tokens": 300, "cost_usd": 0.0, "unpriced_requests": 1},
+            {"model": "claude-sonnet-4-5-20250929", "provider": "anthropic", "requests": 1, "prompt_tokens": 1000,
+             "completion_tokens": 500, "total_tokens": 1500, "cost_usd": round(sonnet_cost, 6),
+             "unpriced_requests": 0},
+            {"model": "meta_llama/llama-4-scout-17b-16e-instruct-fp8", "provider": "meta_llama", "requests": 1,
+             "prompt_tokens": 300, "completion_tokens": 100, "total_tokens": 400, "cost_usd": round(scout_cost, 6),
+             "unpriced_requests": 0}],
+        "by_day": [{"date": today, "requests": 4, "prompt_tokens": 1540, "completion_tokens": 720,
+                    "total_tokens": 2260, "cost_usd": priced, "unpriced_requests": 2}],
+    }
+    # the stored rows: exact costs for the priced, NULL (not 0) for the unpriced
+    assert await stored_costs(where) == [
+        ("claude-sonnet-4-5-20250929", sonnet_cost), ("claude-mystery-1", None),
+        ("meta_llama/llama-4-scout-17b-16e-instruct-fp8", scout_cost), ("Mystery-7B", None)]
+    # the GetUsage RPC carries the same counts
+    async with grpc.aio.insecure_channel(gw.grpc_target) as channel:
+        rpc = await chat_pb2_grpc.ChatServiceStub(channel).GetUsage(
+            pb.GetUsageRequest(), metadata=(("authorization", f"Bearer {token('ivy')}"),))
+    assert (rpc.totals.requests, rpc.totals.unpriced_requests, rpc.totals.cost_usd) == (4, 2, priced)
+    assert {m.model: m.totals.unpriced_requests for m in rpc.by_model} == {
+        "Mystery-7B": 1, "claude-mystery-1": 1, "claude-sonnet-4-5-20250929": 0,
+        "meta_llama/llama-4-scout-17b-16e-instruct-fp8": 0}
+    assert [(d.date, d.totals.unpriced_requests) for d in rpc.by_day] == [(today, 2)]

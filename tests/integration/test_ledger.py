@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bridge.translate import usage_to_json
@@ -20,7 +22,7 @@ DAY2 = dt.datetime(2026, 11, 24, 23, 59, 59, tzinfo=dt.UTC).timestamp()
 DAY3 = dt.datetime(2026, 11, 25, 0, 0, 1, tzinfo=dt.UTC).timestamp()
 
 
-def rec(user: str | None, model: str, provider: str, prompt: int, completion: int, cost: float, at: float,
+def rec(user: str | None, model: str, provider: str, prompt: int, completion: int, cost: float | None, at: float,
         status: str = "ok", iterations: int = 1) -> UsageRecord:
     return UsageRecord(f"req-{user}-{at}-{prompt}", user, provider, model, iterations, prompt, completion,
                        prompt + completion, cost, status, 12.5, at)
@@ -54,19 +56,19 @@ async def test_report_groups_by_model_and_day_and_never_shows_others(make_ledger
         assert report == {
             "object": "usage", "user": "alice", "from": None, "to": None,
             "totals": {"requests": 4, "prompt_tokens": 117, "completion_tokens": 58, "total_tokens": 175,
-                       "cost_usd": 0.001165},
+                       "cost_usd": 0.001165, "unpriced_requests": 0},
             "by_model": [
                 {"model": "Llama-3.3-70B-Instruct", "provider": "meta_llama", "requests": 1, "prompt_tokens": 7,
-                 "completion_tokens": 3, "total_tokens": 10, "cost_usd": 0.00001},
+                 "completion_tokens": 3, "total_tokens": 10, "cost_usd": 0.00001, "unpriced_requests": 0},
                 {"model": "claude-sonnet-4-5", "provider": "anthropic", "requests": 3, "prompt_tokens": 110,
-                 "completion_tokens": 55, "total_tokens": 165, "cost_usd": 0.001155}],
+                 "completion_tokens": 55, "total_tokens": 165, "cost_usd": 0.001155, "unpriced_requests": 0}],
             "by_day": [
                 {"date": "2026-11-23", "requests": 1, "prompt_tokens": 100, "completion_tokens": 50,
-                 "total_tokens": 150, "cost_usd": 0.00105},
+                 "total_tokens": 150, "cost_usd": 0.00105, "unpriced_requests": 0},
                 {"date": "2026-11-24", "requests": 1, "prompt_tokens": 10, "completion_tokens": 5,
-                 "total_tokens": 15, "cost_usd": 0.000105},
+                 "total_tokens": 15, "cost_usd": 0.000105, "unpriced_requests": 0},
                 {"date": "2026-11-25", "requests": 2, "prompt_tokens": 7, "completion_tokens": 3,
-                 "total_tokens": 10, "cost_usd": 0.00001}],
+                 "total_tokens": 10, "cost_usd": 0.00001, "unpriced_requests": 0}],
         }
         window = usage_to_json(await ledger.report("alice", "2026-11-24", "2026-11-24"))
         assert (window["from"], window["to"], window["totals"]["requests"]) == ("2026-11-24", "2026-11-24", 1)
@@ -119,3 +121,155 @@ async def test_two_replicas_share_one_postgres_ledger(postgres_dsn: str) -> None
     finally:
         await a.close()
         await b.close()
+
+
+# ---- unpriced requests (cost_usd NULL) and migration 0002 ----------------------------------------------------------
+
+class Store:
+    """One ledger store on either backend, with raw access for checks below the Ledger API."""
+
+    def __init__(self, kind: str, where: str):
+        self.kind, self.where = kind, where
+
+    def ledger(self) -> Ledger:
+        if self.kind == "postgres":
+            return PostgresLedger(self.where, flush_interval_s=0.05)
+        return SQLiteLedger(Path(self.where), flush_interval_s=0.05)
+
+    async def execute(self, *statements: str) -> None:
+        if self.kind == "postgres":
+            conn = await asyncpg.connect(self.where)
+            try:
+                for statement in statements:
+                    await conn.execute(statement)
+            finally:
+                await conn.close()
+        else:
+            db = sqlite3.connect(self.where, isolation_level=None)
+            try:
+                for statement in statements:
+                    db.execute(statement)
+            finally:
+                db.close()
+
+    async def fetch(self, query: str) -> list[tuple]:
+        if self.kind == "postgres":
+            conn = await asyncpg.connect(self.where)
+            try:
+                return [tuple(r) for r in await conn.fetch(query)]
+            finally:
+                await conn.close()
+        db = sqlite3.connect(self.where)
+        try:
+            return db.execute(query).fetchall()
+        finally:
+            db.close()
+
+    async def nullable_cost(self) -> bool:
+        if self.kind == "postgres":
+            rows = await self.fetch("SELECT is_nullable FROM information_schema.columns "
+                                    "WHERE table_name = 'usage_records' AND column_name = 'cost_usd'")
+            return rows == [("YES",)]
+        return [r[3] for r in await self.fetch("PRAGMA table_info(usage_records)") if r[1] == "cost_usd"] == [0]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "postgres":
+        return Store("postgres", await fresh_database(request.getfixturevalue("postgres_server")))
+    return Store("sqlite", str(tmp_path / "usage.sqlite3"))
+
+
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    return f"'{value}'" if isinstance(value, str) else repr(value)
+
+
+async def test_unpriced_requests_are_null_and_counted_apart(store: Store) -> None:
+    ledger = store.ledger()
+    await ledger.start()
+    try:
+        for r in (
+            rec("gina", "claude-sonnet-4-5-20250929", "anthropic", 1000, 500, 0.0105, DAY1),
+            rec("gina", "claude-mystery-1", "anthropic", 200, 100, None, DAY1),
+            rec("gina", "claude-mystery-1", "anthropic", 20, 10, None, DAY2),
+            rec("gina", "Mystery-7B", "meta_llama", 7, 3, None, DAY2),
+        ):
+            ledger.record(r)
+        report = usage_to_json(await ledger.report("gina", "", ""))
+    finally:
+        await ledger.close()
+    assert report == {
+        "object": "usage", "user": "gina", "from": None, "to": None,
+        "totals": {"requests": 4, "prompt_tokens": 1227, "completion_tokens": 613, "total_tokens": 1840,
+                   "cost_usd": 0.0105, "unpriced_requests": 3},
+        "by_model": [
+            {"model": "Mystery-7B", "provider": "meta_llama", "requests": 1, "prompt_tokens": 7,
+             "completion_tokens": 3, "total_tokens": 10, "cost_usd": 0.0, "unpriced_requests": 1},
+            {"model": "claude-mystery-1", "provider": "anthropic", "requests": 2, "prompt_tokens": 220,
+             "completion_tokens": 110, "total_tokens": 330, "cost_usd": 0.0, "unpriced_requests": 2},
+            {"model": "claude-sonnet-4-5-20250929", "provider": "anthropic", "requests": 1, "prompt_tokens": 1000,
+             "completion_tokens": 500, "total_tokens": 1500, "cost_usd": 0.0105, "unpriced_requests": 0}],
+        "by_day": [
+            {"date": "2026-11-23", "requests": 2, "prompt_tokens": 1200, "completion_tokens": 600,
+             "total_tokens": 1800, "cost_usd": 0.0105, "unpriced_requests": 1},
+            {"date": "2026-11-24", "requests": 2, "prompt_tokens": 27, "completion_tokens": 13,
+             "total_tokens": 40, "cost_usd": 0.0, "unpriced_requests": 2}],
+    }
+    stored = await store.fetch("SELECT model, cost_usd FROM usage_records ORDER BY created_at, prompt_tokens")
+    assert stored == [("claude-mystery-1", None), ("claude-sonnet-4-5-20250929", 0.0105),
+                      ("Mystery-7B", None), ("claude-mystery-1", None)]
+
+
+async def test_migration_0002_keeps_the_rows_of_a_0001_database(store: Store) -> None:
+    """A ledger created before cost_usd could be NULL is upgraded in place: rows, costs and the index survive."""
+    from service.ledger import COLUMNS, migrations
+
+    version, first = migrations()[0]
+    assert version == 1
+    old = [rec("hana", "claude-opus-4", "anthropic", 3, 4, 0.000345, DAY1),
+           rec("hana", "Llama-3.3-70B-Instruct", "meta_llama", 300, 100, 0.00036, DAY2, status="rate_limited"),
+           rec(None, "claude-sonnet-4-5", "anthropic", 10, 10, 0.00018, DAY2)]
+    inserts = [f"INSERT INTO usage_records ({','.join(COLUMNS)}) VALUES ({','.join(map(_literal, r.row()))})"
+               for r in old]
+    applied_at = "now()" if store.kind == "postgres" else "0"
+    await store.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at "
+        + ("TIMESTAMPTZ)" if store.kind == "postgres" else "REAL)"),
+        *filter(str.strip, first.split(";")),
+        f"INSERT INTO schema_migrations VALUES (1, {applied_at})",
+        *inserts)
+    assert not await store.nullable_cost()
+
+    ledger = store.ledger()
+    await ledger.start()
+    try:
+        assert await store.nullable_cost()
+        ledger.record(rec("hana", "claude-mystery-1", "anthropic", 5, 5, None, DAY3))
+        report = usage_to_json(await ledger.report("hana", "", ""))
+    finally:
+        await ledger.close()
+    assert report["totals"] == {"requests": 3, "prompt_tokens": 308, "completion_tokens": 109,
+                                "total_tokens": 417, "cost_usd": 0.000705, "unpriced_requests": 1}
+    columns = "request_id, user_id, provider, model, iterations, prompt_tokens, completion_tokens, total_tokens, " \
+              "cost_usd, status, latency_ms, created_at, day"
+    assert columns == ", ".join(COLUMNS)
+    rows = await store.fetch(f"SELECT {columns} FROM usage_records ORDER BY created_at, prompt_tokens")
+    assert rows == sorted([r.row() for r in old], key=lambda r: (r[11], r[5])) + [
+        rec("hana", "claude-mystery-1", "anthropic", 5, 5, None, DAY3).row()]
+    assert sorted(r[0] for r in await store.fetch("SELECT version FROM schema_migrations")) == [
+        v for v, _ in migrations()]
+    if store.kind == "postgres":
+        index = await store.fetch("SELECT indexdef FROM pg_indexes WHERE tablename = 'usage_records'")
+        assert index == [("CREATE INDEX usage_records_user_day ON public.usage_records USING btree (user_id, day)",)]
+    else:
+        index = await store.fetch("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_records'")
+        assert index == [("usage_records_user_day",)]
+    # a restart runs no migration twice
+    again = store.ledger()
+    await again.start()
+    try:
+        assert usage_to_json(await again.report("hana", "", ""))["totals"]["requests"] == 3
+    finally:
+        await again.close()

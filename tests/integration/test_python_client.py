@@ -543,7 +543,7 @@ async def test_cli_catalogs_and_usage(cli: RunCli, anthropic_emu: AnthropicEmula
     code, out, err = await cli("usage", "--token", alice, "--json")
     assert (code, err) == (0, "")
     assert json.loads(out)["totals"] == {"requests": 1, "prompt_tokens": 1000, "completion_tokens": 500,
-                                         "total_tokens": 1500, "cost_usd": 0.0105}
+                                         "total_tokens": 1500, "cost_usd": 0.0105, "unpriced_requests": 0}
     code, out, _ = await cli("--token", alice, "usage", "--from", "2020-01-01")
     assert code == 0 and out.startswith("usage of alice, 2020-01-01 to now\n")
 

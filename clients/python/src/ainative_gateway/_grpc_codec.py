@@ -293,7 +293,8 @@ def tools(resp: pb.ListToolsResponse) -> list[Tool]:
 
 
 def _totals(t: pb.UsageTotals) -> UsageTotals:
-    return UsageTotals(t.requests, t.prompt_tokens, t.completion_tokens, t.total_tokens, t.cost_usd)
+    return UsageTotals(t.requests, t.prompt_tokens, t.completion_tokens, t.total_tokens, t.cost_usd,
+                       t.unpriced_requests)
 
 
 def usage_report(r: pb.GetUsageResponse) -> UsageReport:

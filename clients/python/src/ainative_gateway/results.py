@@ -414,18 +414,19 @@ class UsageTotals:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # the priced requests only
+    unpriced_requests: int = 0  # requests whose model has no known price (not in cost_usd)
 
     def to_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens,
-                "cost_usd": self.cost_usd}
+                "cost_usd": self.cost_usd, "unpriced_requests": self.unpriced_requests}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> UsageTotals:
         d = d or {}
         return cls(d.get("requests") or 0, d.get("prompt_tokens") or 0, d.get("completion_tokens") or 0,
-                   d.get("total_tokens") or 0, float(d.get("cost_usd") or 0))
+                   d.get("total_tokens") or 0, float(d.get("cost_usd") or 0), d.get("unpriced_requests") or 0)
 
 
 @dataclass

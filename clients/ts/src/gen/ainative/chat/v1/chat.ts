@@ -470,7 +470,10 @@ export interface UsageTotals {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** USD at list prices, summed over the priced requests only. */
   costUsd: number;
+  /** Requests whose model has no known price: counted in requests and tokens, not in cost_usd. */
+  unpricedRequests: number;
 }
 
 export interface ModelUsage {
@@ -3818,7 +3821,7 @@ export const GetUsageRequest: MessageFns<GetUsageRequest> = {
 };
 
 function createBaseUsageTotals(): UsageTotals {
-  return { requests: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, costUsd: 0 };
+  return { requests: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, costUsd: 0, unpricedRequests: 0 };
 }
 
 export const UsageTotals: MessageFns<UsageTotals> = {
@@ -3837,6 +3840,9 @@ export const UsageTotals: MessageFns<UsageTotals> = {
     }
     if (message.costUsd !== 0) {
       writer.uint32(41).double(message.costUsd);
+    }
+    if (message.unpricedRequests !== 0) {
+      writer.uint32(48).int64(message.unpricedRequests);
     }
     return writer;
   },
@@ -3894,6 +3900,14 @@ export const UsageTotals: MessageFns<UsageTotals> = {
             message.costUsd = reader.double();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.unpricedRequests = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3929,6 +3943,11 @@ export const UsageTotals: MessageFns<UsageTotals> = {
         : isSet(object.cost_usd)
         ? globalThis.Number(object.cost_usd)
         : 0,
+      unpricedRequests: isSet(object.unpricedRequests)
+        ? globalThis.Number(object.unpricedRequests)
+        : isSet(object.unpriced_requests)
+        ? globalThis.Number(object.unpriced_requests)
+        : 0,
     };
   },
 
@@ -3949,6 +3968,9 @@ export const UsageTotals: MessageFns<UsageTotals> = {
     if (message.costUsd !== 0) {
       obj.costUsd = floatToJson(message.costUsd);
     }
+    if (message.unpricedRequests !== 0) {
+      obj.unpricedRequests = Math.round(message.unpricedRequests);
+    }
     return obj;
   },
 
@@ -3962,6 +3984,7 @@ export const UsageTotals: MessageFns<UsageTotals> = {
     message.completionTokens = object.completionTokens ?? 0;
     message.totalTokens = object.totalTokens ?? 0;
     message.costUsd = object.costUsd ?? 0;
+    message.unpricedRequests = object.unpricedRequests ?? 0;
     return message;
   },
 };

@@ -17,6 +17,7 @@ from bridge.openapi import DOCS_HTML
 from bridge.state import CLIENT, CTX, OPENAPI, STARTED, STOPPING, STREAM_ERROR
 from bridge.translate import (
     completion_to_json,
+    lone_surrogate_error,
     model_to_json,
     models_to_json,
     parse_chat_request,
@@ -47,7 +48,7 @@ async def read_json(request: web.Request) -> object:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise invalid(f"The request body is not valid JSON: {exc}") from None
+        raise lone_surrogate_error(raw) or invalid(f"The request body is not valid JSON: {exc}") from None
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

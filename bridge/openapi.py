@@ -243,6 +243,7 @@ def build_document() -> dict[str, Any]:
                 "parameters": [{"name": n, "in": "query", "schema": {"type": "string", "format": "date"}}
                                for n in ("from", "to")],
                 "responses": {"200": _json("Usage"), "400": _error_response("malformed dates or from after to"),
+                              "503": _error_response("the usage ledger's store is unavailable (service_unavailable)"),
                               **_COMMON_ERRORS}}},
             "/healthz": {"get": {"operationId": "health", "security": [{}],
                                  "responses": {"200": _json("Status")}}},

@@ -7,12 +7,14 @@ Unknown fields are ignored, as OpenAI-compatible servers do.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import GatewayError, invalid
 from service.structs import dict_to_struct, struct_to_dict
+from service.validate import LONE_SURROGATE, has_lone_surrogate
 
 ROLES = {
     "system": pb.ROLE_SYSTEM,
@@ -287,6 +289,43 @@ def parse_chat_request(body: Any) -> tuple[pb.CreateChatCompletionRequest, bool,
 
 def unknown_fields(body: dict[str, Any]) -> list[str]:
     return [k for k in body if k not in KNOWN_FIELDS]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _lone_surrogate_at(value: Any, path: str | None) -> tuple[str | None, str] | None:
+    """(param, what) of the first string in `value` holding a lone UTF-16 surrogate, or None."""
+    if isinstance(value, str):
+        return (path, path or "The request body") if has_lone_surrogate(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if has_lone_surrogate(key):
+                return path, f"{path} keys" if path else "Keys of the request body"
+            found = _lone_surrogate_at(item, f"{path}.{key}" if path else key)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _lone_surrogate_at(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def lone_surrogate_error(raw: bytes) -> GatewayError | None:
+    """For a body orjson refused: when the only fault is a lone UTF-16 surrogate (a "\\ud800" escape without
+    its pair, which orjson refuses and the standard library reads), the 400 naming the field that holds it,
+    as for any other value no store can hold (service.validate); else None (not JSON at all)."""
+    try:
+        found = _lone_surrogate_at(json.loads(raw, parse_constant=_no_constant), None)
+    except (ValueError, RecursionError):
+        return None
+    if found is None:
+        return None
+    param, what = found
+    return invalid(f"{what} must not contain {LONE_SURROGATE}", param)
 
 
 def completion_to_json(c: pb.ChatCompletion) -> dict[str, Any]:

@@ -4,7 +4,9 @@ A bearer value shaped like a JWT (three base64url parts) must verify, or the
 call is refused with `invalid_token`; any other bearer value (such as the
 placeholder key an OpenAI SDK must send) is anonymous. Algorithms are
 allow-listed by the configured key, so `alg: none` and algorithm confusion
-(an HS256 token signed with a public key) never verify.
+(an HS256 token signed with a public key) never verify. A `sub` holding a NUL
+character or a lone UTF-16 surrogate (PyJWT accepts both) is refused too: it
+could be neither stored in the usage ledger nor written to a log line.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from service.config import Settings
 from service.errors import GatewayError
+from service.validate import text_problem
 
 LEEWAY_S = 30
 JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+=*\.[A-Za-z0-9_-]+=*\.[A-Za-z0-9_-]*=*$")
@@ -104,4 +107,7 @@ class Authenticator:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise GatewayError("invalid_token", "The bearer token has no subject (sub)")
+        problem = text_problem(sub)  # PyJWT accepts these; no store or log line can hold them
+        if problem:
+            raise GatewayError("invalid_token", f"The bearer token's subject (sub) contains {problem}")
         return sub

@@ -111,6 +111,7 @@ class Settings:
     log_level: str = "info"
     shutdown_grace_s: float = 30.0
     usage_flush_interval_s: float = 0.5
+    ledger_buffer_records: int = 10_000  # usage records held in memory while the store is slow or down; then spooled
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -149,6 +150,7 @@ class Settings:
             jwt_audience=env.get("JWT_AUDIENCE", "").strip() or None,
             require_auth=_bool(env, "REQUIRE_AUTH", False),
             usage_flush_interval_s=_float(env, "USAGE_FLUSH_INTERVAL_S", 0.5, 0.01, 5.0),
+            ledger_buffer_records=_int(env, "LEDGER_BUFFER_RECORDS", 10_000, 1, 10_000_000),
             grpc_port=grpc_port,
             http_port=_int(env, "HTTP_PORT", 8080, 0, 65535),
             bind_host=bind_host,

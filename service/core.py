@@ -27,7 +27,7 @@ from service.models import PROVIDERS, ModelSpec, find_model, list_models, resolv
 from service.providers.base import Provider, UpstreamCall
 from service.providers.http import HttpPool
 from service.tools.catalog import ToolCatalog
-from service.validate import validate_request
+from service.validate import validate_request, validate_text_fields
 
 # Slack for retry back-off sleeps when no caller deadline bounds the call.
 _BACKOFF_ALLOWANCE_S = 30.0
@@ -72,6 +72,7 @@ class ChatCore:
         self.identify(ctx)
         if not req.model:
             raise invalid("model is required", "model")
+        validate_text_fields(req)  # before the model is resolved, logged or recorded
         spec = resolve_model(req.provider, req.model)
         ctx.stats.provider, ctx.stats.model = spec.provider, req.model
         self._catalog.expand(req)

@@ -6,6 +6,7 @@ processor that cuts anything key-shaped out of every value before it is written.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
@@ -24,11 +25,17 @@ def redact_rendered(_: Any, __: str, line: Any) -> Any:
 
 
 def _render_json(event: Any, **_: Any) -> str:
-    return orjson.dumps(event, default=str).decode()
+    try:
+        return orjson.dumps(event, default=str).decode()
+    except TypeError:  # orjson refuses a str holding a lone UTF-16 surrogate: the stdlib writes its \udXXX escape
+        return json.dumps(event, default=str, separators=(",", ":"))
 
 
 def configure_logging(settings: Settings) -> None:
     level = getattr(logging, settings.log_level.upper())
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # a lone surrogate in a console line is written as its escape, never raises
+        reconfigure(errors="backslashreplace")
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -35,6 +35,13 @@ TOKENS = Counter("gateway_tokens_total", "Tokens by kind", ["provider", "model",
 TASKS = Gauge("gateway_asyncio_tasks", "Live asyncio tasks (sampled when /metrics is read)")
 STREAM_TTFT = Histogram("gateway_stream_time_to_first_token_seconds", "Time to the first streamed chunk",
                         ["provider"], buckets=_SLOW)
+# the usage ledger: records waiting in memory and in the spool file, records the store refused (set aside in
+# DATA_DIR/ledger-rejected.jsonl), and failed writes by kind ("outage": retried later; "refused": split)
+LEDGER_BUFFERED = Gauge("gateway_ledger_buffered_records", "Usage records waiting in memory to be written")
+LEDGER_SPOOLED = Gauge("gateway_ledger_spooled_records", "Usage records waiting in the spool file to be written")
+LEDGER_REJECTED = Counter("gateway_ledger_rejected_records_total",
+                          "Usage records the store refused, set aside in ledger-rejected.jsonl")
+LEDGER_WRITE_FAILURES = Counter("gateway_ledger_write_failures_total", "Failed usage-ledger writes", ["kind"])
 
 
 _children: dict[tuple[int, tuple[str, ...]], Any] = {}

@@ -6,6 +6,8 @@ client gets exactly the same 400s (with the same `param`) as a REST client.
 
 from __future__ import annotations
 
+import re
+
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import GatewayError, invalid
@@ -16,6 +18,42 @@ from service.tools.schema import TOOL_NAME, schema_problem
 R = pb.Role
 MAX_ITERATIONS = 25
 DEFAULT_MAX_ITERATIONS = 5
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a str holds a pair as one code point: any left is alone
+NUL_CHARACTER = "a NUL character (\\u0000)"
+LONE_SURROGATE = "a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair)"
+
+
+def has_lone_surrogate(value: str) -> bool:
+    """Whether `value` holds a code point that no UTF-8 text (a store, a log line, a provider) can carry."""
+    return _LONE_SURROGATE.search(value) is not None
+
+
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be stored or logged as text, or None: PostgreSQL refuses a NUL character, and no
+    UTF-8 store, log or provider can take a lone UTF-16 surrogate (a JSON "\\ud800" escape without its pair).
+    Messages name the problem and never echo the value."""
+    if "\x00" in value:
+        return NUL_CHARACTER
+    if has_lone_surrogate(value):
+        return LONE_SURROGATE
+    return None
+
+
+def check_text(value: str, param: str | None, what: str | None = None) -> None:
+    """Refuse `value` (400 invalid_request naming `param`) if it holds text no store can hold."""
+    problem = text_problem(value)
+    if problem:
+        raise invalid(f"{what or param or 'The request'} must not contain {problem}", param)
+
+
+def validate_text_fields(req: pb.CreateChatCompletionRequest) -> None:
+    """The request's fields that are stored or logged (model, user, metadata keys and values) must be text
+    every store can hold; checked before anything else reads them."""
+    check_text(req.model, "model")
+    check_text(req.user, "user")
+    for key, value in req.metadata.items():
+        check_text(key, "metadata", "metadata keys")
+        check_text(value, f"metadata.{key}")
 
 
 def _tool_schema_error(message: str, param: str) -> GatewayError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from ainative.chat.v1 import chat_pb2_grpc
 from service.config import Settings
 from tests.conftest import Running, fresh_database, run_gateway
 from tests.emulators import AnthropicEmulator, Fault, LlamaEmulator, Turn
+from tests.integration.test_grpc import error_info
+from tests.integration.test_ledger import stored_request_ids
 
 SECRET = "gateway-test-secret-that-is-long-enough-0123456789"
 
@@ -290,3 +293,114 @@ async def test_pass_through_ids_are_priced_by_family_and_unknown_ones_are_unpric
         "Mystery-7B": 1, "claude-mystery-1": 1, "claude-sonnet-4-5-20250929": 0,
         "meta_llama/llama-4-scout-17b-16e-instruct-fp8": 0}
     assert [(d.date, d.totals.unpriced_requests) for d in rpc.by_day] == [(today, 2)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Text no store can hold (a NUL character, a lone UTF-16 surrogate) is refused at the edge, on both stores
+# --------------------------------------------------------------------------------------------------
+
+USER_KEY = {"X-Provider-Key": "sk-ant-test-callers-own-key-0123456789"}
+
+
+@pytest.fixture(params=[("inprocess", "sqlite"), ("grpc", "sqlite"), ("inprocess", "postgres"), ("grpc", "postgres")],
+                ids=lambda p: "-".join(p))
+async def gw_store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Running]:
+    transport, store = request.param
+    cfg = dataclasses.replace(settings, jwt_secret=SECRET)
+    if store == "postgres":
+        cfg = dataclasses.replace(cfg, database_url=await fresh_database(request.getfixturevalue("postgres_server")))
+    running, runners = await run_gateway(cfg, transport)
+    yield running
+    for runner in runners:
+        await runner.cleanup()
+    await running.gateway.stop(grace=0.5)
+
+
+def _raw(**fields: Any) -> bytes:
+    """A chat body as JSON text: json.dumps escapes a NUL (\\u0000) and a lone surrogate (\\ud800) as a client
+    would."""
+    return json.dumps({**CLAUDE, **fields}).encode()
+
+
+BAD_REST_BODIES = [
+    (_raw(model="claude-\x00x"), "model"),
+    (_raw(model="claude-\ud800x"), "model"),
+    (_raw(model="claude-\udc00"), "model"),
+    (_raw(user="u\x00"), "user"),
+    (_raw(user="\udfff"), "user"),
+    (_raw(metadata={"k\ud800": "v"}), "metadata"),
+    (_raw(metadata={"k\x00": "v"}), "metadata"),
+    (_raw(metadata={"k": "v\ud800"}), "metadata.k"),
+    (_raw(metadata={"k": "v\x00"}), "metadata.k"),
+    (_raw(messages=[{"role": "user", "content": "\ud83d"}]), "messages[0].content"),  # half an emoji
+]
+
+
+def _fit_for_logs(message: str) -> bool:
+    """No NUL, no lone surrogate: the text can be written as UTF-8 and stored anywhere."""
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in message
+
+
+async def _stored(gw: Running) -> int:
+    return len(await stored_request_ids(gw.gateway.ledger))
+
+
+async def test_text_no_store_can_hold_is_refused_at_the_rest_edge(
+    gw_store: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator
+) -> None:
+    gw = gw_store
+    for raw, param in BAD_REST_BODIES:
+        async with http.post(f"{gw.url}/v1/chat/completions", data=raw,
+                             headers={"Content-Type": "application/json", **USER_KEY}) as resp:
+            body = await resp.json()
+        assert resp.status == 400, (raw, body)
+        assert (body["error"]["code"], body["error"]["param"]) == ("invalid_request", param), (raw, body)
+        assert _fit_for_logs(body["error"]["message"]), body
+    for sub in ("\ud800", "ali\udfffce", "ali\x00ce"):  # PyJWT accepts these; no store can hold them
+        status, body = await chat(http, gw, CLAUDE, {**bearer(sub), **USER_KEY})
+        assert (status, body["error"]["code"]) == (401, "invalid_token"), body
+        assert _fit_for_logs(body["error"]["message"]), body
+        status, body = await usage(http, gw, bearer(sub))
+        assert (status, body["error"]["code"]) == (401, "invalid_token"), body
+    assert anthropic_emu.requests == []  # nothing reached the provider...
+    assert await _stored(gw) == 0  # ...and nothing was written
+    # the ledger goes on: alice's call is recorded and her usage is served
+    assert (await chat(http, gw, CLAUDE, bearer("alice")))[0] == 200
+    status, report = await usage(http, gw, bearer("alice"))
+    assert status == 200 and report["totals"]["requests"] == 1
+    assert await _stored(gw) == 1
+
+
+async def test_text_no_store_can_hold_is_refused_at_the_grpc_edge(
+    gw_store: Running, anthropic_emu: AnthropicEmulator
+) -> None:
+    def request(**fields: Any) -> pb.CreateChatCompletionRequest:
+        return pb.CreateChatCompletionRequest(**{"model": "claude-sonnet-4-5", **fields}, messages=[
+            pb.ChatMessage(role=pb.ROLE_USER, content=[pb.ContentPart(text="hi")])])
+
+    # a lone surrogate cannot travel in a protobuf string (UTF-8 only): a NUL character can
+    cases = [(request(model="claude-\x00x"), "model"), (request(user="u\x00"), "user"),
+             (request(metadata={"k\x00": "v"}), "metadata"), (request(metadata={"k": "v\x00"}), "metadata.k")]
+    async with grpc.aio.insecure_channel(gw_store.grpc_target) as channel:
+        stub = chat_pb2_grpc.ChatServiceStub(channel)
+        for req, param in cases:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.CreateChatCompletion(req, metadata=(("x-provider-key", USER_KEY["X-Provider-Key"]),))
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, req
+            details = error_info(info.value)
+            assert (details.reason, details.metadata["param"]) == ("invalid_request", param)
+            assert _fit_for_logs(info.value.details() or "")
+        for sub in ("\ud800", "ali\x00ce"):
+            meta = (("authorization", bearer(sub)["Authorization"]),)
+            for call in (stub.CreateChatCompletion(request(), metadata=meta),
+                         stub.GetUsage(pb.GetUsageRequest(), metadata=meta)):
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await call
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert error_info(info.value).reason == "invalid_token"
+    assert anthropic_emu.requests == []
+    assert await _stored(gw_store) == 0

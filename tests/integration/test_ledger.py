@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
+from prometheus_client import REGISTRY
 
 from bridge.translate import usage_to_json
-from service.ledger import Ledger, UsageRecord
+from service.ledger import Ledger, UsageRecord, encode_record
 from service.ledger.postgres import PostgresLedger
 from service.ledger.sqlite import SQLiteLedger
 from tests.conftest import fresh_database
@@ -29,17 +34,18 @@ def rec(user: str | None, model: str, provider: str, prompt: int, completion: in
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def make_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Callable[[], Ledger]]:
-    """A factory of ledgers that share one store (so a second one sees a restart or another replica)."""
+async def make_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Callable[..., Ledger]]:
+    """A factory of ledgers that share one store (so a second one sees a restart or another replica),
+    with DATA_DIR (the spool and the rejected records) in `tmp_path`."""
     if request.param == "postgres":
         server: PostgresServer = request.getfixturevalue("postgres_server")
         dsn = await fresh_database(server)
-        yield lambda: PostgresLedger(dsn, flush_interval_s=0.05)
+        yield lambda **kw: PostgresLedger(dsn, flush_interval_s=0.05, data_dir=tmp_path, **kw)
     else:
-        yield lambda: SQLiteLedger(tmp_path / "usage.sqlite3", flush_interval_s=0.05)
+        yield lambda **kw: SQLiteLedger(tmp_path / "usage.sqlite3", flush_interval_s=0.05, **kw)
 
 
-async def test_report_groups_by_model_and_day_and_never_shows_others(make_ledger: Callable[[], Ledger]) -> None:
+async def test_report_groups_by_model_and_day_and_never_shows_others(make_ledger: Callable[..., Ledger]) -> None:
     ledger = make_ledger()
     await ledger.start()
     try:
@@ -80,7 +86,7 @@ async def test_report_groups_by_model_and_day_and_never_shows_others(make_ledger
         await ledger.close()
 
 
-async def test_records_survive_a_restart(make_ledger: Callable[[], Ledger]) -> None:
+async def test_records_survive_a_restart(make_ledger: Callable[..., Ledger]) -> None:
     first = make_ledger()
     await first.start()
     first.record(rec("dave", "claude-opus-4", "anthropic", 3, 4, 0.000345, DAY1))
@@ -93,7 +99,7 @@ async def test_records_survive_a_restart(make_ledger: Callable[[], Ledger]) -> N
         await second.close()
 
 
-async def test_background_flush_without_report(make_ledger: Callable[[], Ledger]) -> None:
+async def test_background_flush_without_report(make_ledger: Callable[..., Ledger]) -> None:
     import asyncio
 
     writer, reader = make_ledger(), make_ledger()
@@ -260,12 +266,15 @@ async def test_migration_0002_keeps_the_rows_of_a_0001_database(store: Store) ->
         rec("hana", "claude-mystery-1", "anthropic", 5, 5, None, DAY3).row()]
     assert sorted(r[0] for r in await store.fetch("SELECT version FROM schema_migrations")) == [
         v for v, _ in migrations()]
-    if store.kind == "postgres":
-        index = await store.fetch("SELECT indexdef FROM pg_indexes WHERE tablename = 'usage_records'")
-        assert index == [("CREATE INDEX usage_records_user_day ON public.usage_records USING btree (user_id, day)",)]
+    if store.kind == "postgres":  # 0003 added the unique index of record ids
+        index = await store.fetch("SELECT indexdef FROM pg_indexes WHERE tablename = 'usage_records' ORDER BY 1")
+        assert index == [
+            ("CREATE INDEX usage_records_user_day ON public.usage_records USING btree (user_id, day)",),
+            ("CREATE UNIQUE INDEX usage_records_record_id ON public.usage_records USING btree (record_id)",)]
     else:
-        index = await store.fetch("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_records'")
-        assert index == [("usage_records_user_day",)]
+        index = await store.fetch(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_records' ORDER BY name")
+        assert index == [("usage_records_record_id",), ("usage_records_user_day",)]
     # a restart runs no migration twice
     again = store.ledger()
     await again.start()
@@ -273,3 +282,119 @@ async def test_migration_0002_keeps_the_rows_of_a_0001_database(store: Store) ->
         assert usage_to_json(await again.report("hana", "", ""))["totals"]["requests"] == 3
     finally:
         await again.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# A record the store refuses is set aside alone; a full buffer spills to the spool; replays are idempotent
+# --------------------------------------------------------------------------------------------------
+
+def another(r: UsageRecord, **changes: object) -> UsageRecord:
+    """A new record (its own record id) like `r`, with `changes`."""
+    return dataclasses.replace(r, record_id=uuid.uuid4().hex, **changes)  # type: ignore[arg-type]
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def stored_request_ids(ledger: Ledger) -> list[str]:
+    """The request ids in the store, in the order they were inserted."""
+    if isinstance(ledger, SQLiteLedger):
+        db = sqlite3.connect(ledger.path)
+        try:
+            return [r[0] for r in db.execute("SELECT request_id FROM usage_records ORDER BY rowid")]
+        finally:
+            db.close()
+    assert isinstance(ledger, PostgresLedger)
+    conn = await asyncpg.connect(ledger.dsn)
+    try:  # an append-only table: physical order is insertion order
+        return [r[0] for r in await conn.fetch("SELECT request_id FROM usage_records ORDER BY ctid")]
+    finally:
+        await conn.close()
+
+
+async def test_a_record_the_store_refuses_is_set_aside_alone(
+    make_ledger: Callable[..., Ledger], tmp_path: Path
+) -> None:
+    ledger = make_ledger()
+    await ledger.start()
+    good = [rec("gina", "claude-sonnet-4-5", "anthropic", i, 1, 0.001, DAY1 + i) for i in range(1, 8)]
+    # neither store can hold a lone UTF-16 surrogate; PostgreSQL refuses a NUL character too
+    bad = [another(good[0], request_id="bad-model", model="claude-\ud800x"),
+           another(good[0], request_id="bad-user", user_id="gi\udfffna")]
+    if isinstance(ledger, PostgresLedger):
+        bad.append(another(good[0], request_id="bad-nul", model="claude-\x00x"))
+    batch = [good[0], bad[0], *good[1:4], bad[1], *good[4:], *bad[2:]]
+    rejected = metric("gateway_ledger_rejected_records_total")
+    refused = metric("gateway_ledger_write_failures_total", kind="refused")
+    try:
+        with structlog.testing.capture_logs() as logs:
+            for r in batch:
+                ledger.record(r)
+            report = usage_to_json(await ledger.report("gina", "", ""))  # one flush: the whole batch
+        # every good record of the batch landed, once, in order; the refused ones alone were set aside
+        assert {k: report["totals"][k] for k in ("requests", "prompt_tokens", "completion_tokens", "total_tokens",
+                                                 "cost_usd")} == {"requests": 7, "prompt_tokens": 28,
+                                                                  "completion_tokens": 7, "total_tokens": 35,
+                                                                  "cost_usd": 0.007}
+        assert await stored_request_ids(ledger) == [r.request_id for r in good]
+        assert metric("gateway_ledger_rejected_records_total") - rejected == len(bad)
+        assert metric("gateway_ledger_write_failures_total", kind="refused") - refused >= 1
+        events = [e for e in logs if e["event"] == "ledger_record_rejected"]
+        assert [(e["request_id"], e["log_level"]) for e in events] == [(r.request_id, "error") for r in bad]
+        # one JSON line each, ASCII (a lone surrogate is kept as its escape), the record whole
+        text = (tmp_path / "ledger-rejected.jsonl").read_bytes().decode("ascii")
+        lines = [json.loads(line) for line in text.splitlines()]
+        assert [line["record"] for line in lines] == [dataclasses.asdict(r) for r in bad]
+        assert all(line["error"] and line["rejected_at"] > 0 for line in lines)
+        # the store is not wedged: the next record lands with the next flush
+        ledger.record(rec("gina", "claude-opus-4", "anthropic", 100, 1, 0.0, DAY2))
+        assert usage_to_json(await ledger.report("gina", "", ""))["totals"]["requests"] == 8
+        assert ledger.buffered == 0 and ledger.spooled == 0
+    finally:
+        await ledger.close()
+
+
+async def test_a_full_buffer_spills_to_the_spool_and_lands_in_order(
+    make_ledger: Callable[..., Ledger], tmp_path: Path
+) -> None:
+    ledger = make_ledger(buffer_records=3)
+    await ledger.start()
+    try:
+        records = [rec("hugo", "claude-sonnet-4-5", "anthropic", i, 1, 0.0, DAY1 + i) for i in range(1, 11)]
+        for r in records:  # faster than any flush: the buffer holds 3, the rest goes to the spool
+            ledger.record(r)
+        assert ledger.buffered <= 3 and ledger.buffered + ledger.spooled == 10
+        assert metric("gateway_ledger_buffered_records") == ledger.buffered
+        assert metric("gateway_ledger_spooled_records") == ledger.spooled > 0
+        spool = tmp_path / "ledger-spool.jsonl"
+        assert len(spool.read_text().splitlines()) == ledger.spooled
+        assert usage_to_json(await ledger.report("hugo", "", ""))["totals"]["requests"] == 10
+        assert await stored_request_ids(ledger) == [r.request_id for r in records]
+        assert not spool.exists() and ledger.spooled == 0
+        assert metric("gateway_ledger_spooled_records") == 0
+    finally:
+        await ledger.close()
+
+
+async def test_a_replayed_spool_writes_no_record_twice(make_ledger: Callable[..., Ledger], tmp_path: Path) -> None:
+    """A process that stops after its spooled records landed but before the spool was removed replays them
+    at its next start: the records already in the store are skipped (each record has its own id, even when
+    two requests share an X-Request-Id)."""
+    first = make_ledger()
+    await first.start()
+    landed = [rec("iris", "claude-sonnet-4-5", "anthropic", i, 1, 0.0, DAY1) for i in (1, 2, 3)]
+    for r in landed:
+        first.record(r)
+    await first.close()
+    later = another(landed[0], prompt_tokens=40, total_tokens=41)  # same request id, new record
+    (tmp_path / "ledger-spool.jsonl").write_text("".join(encode_record(r) + "\n" for r in [*landed, later]))
+    second = make_ledger()
+    await second.start()
+    try:
+        report = usage_to_json(await second.report("iris", "", ""))
+        assert report["totals"]["requests"] == 4 and report["totals"]["prompt_tokens"] == 46
+        assert await stored_request_ids(second) == [r.request_id for r in [*landed, later]]
+        assert not (tmp_path / "ledger-spool.jsonl").exists()
+    finally:
+        await second.close()

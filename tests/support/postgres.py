@@ -47,6 +47,7 @@ class PostgresServer:
     root: Path
     port: int
     as_user: list[str]
+    halted: bool = False
 
     @property
     def dsn(self) -> str:
@@ -54,6 +55,20 @@ class PostgresServer:
 
     def _run(self, *args: str) -> None:
         subprocess.run([*self.as_user, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def _start(self) -> None:
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w",
+                  "-t", "60", "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+                  "start")
+
+    def halt(self) -> None:
+        """Stop the server process and keep its data: `resume()` starts it again on the same port."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+        self.halted = True
+
+    def resume(self) -> None:
+        self._start()
+        self.halted = False
 
     def stop(self) -> None:
         subprocess.run([*self.as_user, str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast",
@@ -71,8 +86,7 @@ def start_postgres() -> PostgresServer:
     server = PostgresServer(bin_dir, root, _free_port(), as_user)
     server._run(str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "postgres", "--auth=trust",
                 "--no-sync", "-E", "UTF8")
-    server._run(str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-t", "60",
-                "-o", f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    server._start()
     deadline = time.time() + 30
     while time.time() < deadline:
         try:

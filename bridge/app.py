@@ -15,6 +15,7 @@ from bridge.client import ChatClient, GrpcClient
 from bridge.errors import error_response, from_http_exception, overhead_ms
 from bridge.openapi import REDOC_ICON_PATH, REDOC_JS_PATH, build_document, redoc_asset
 from bridge.state import CLIENT, CTX, OPENAPI, SETTINGS, STARTED, STOPPING, STREAM_ERROR
+from bridge.timeouts import BodyTimeout, watch_body
 from service import metrics
 from service.config import Settings
 from service.context import CallContext, new_request_id
@@ -65,10 +66,13 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     )
     metrics.child(metrics.IN_FLIGHT, "http").inc()
     err: GatewayError | None = None
+    body_watch = watch_body(request, request.app[SETTINGS].client_timeout_s)  # None: the body is all here
     try:
         response = await handler(request)
     except GatewayError as exc:
         err = exc
+    except BodyTimeout as exc:  # the client stopped sending its body
+        err = GatewayError("request_timeout", str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -81,8 +85,12 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         err = GatewayError("internal_error", "Internal error")
     finally:
         metrics.child(metrics.IN_FLIGHT, "http").dec()
+        if body_watch is not None:
+            body_watch.cancel()
     if err is not None:
         response = error_response(err)
+        if err.code == "request_timeout":  # the rest of that body is not coming: no next request either
+            response.force_close()
     else:
         err = request.get(STREAM_ERROR)  # a stream that broke after its 200 went out
     elapsed = time.perf_counter() - started
@@ -133,9 +141,10 @@ async def start_http(
 
     On cleanup, in-flight requests get `shutdown_timeout` seconds to finish.
     """
-    # handler_cancellation: a client that goes away cancels its handler at once, and with it the upstream call
+    # handler_cancellation: a client that goes away cancels its handler at once, and with it the upstream call;
+    # keepalive_timeout: a connection waiting this long for a whole request head (its first or a next) closes
     runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True,
-                           shutdown_timeout=shutdown_timeout)
+                           shutdown_timeout=shutdown_timeout, keepalive_timeout=app[SETTINGS].client_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     try:

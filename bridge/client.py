@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.context import CallContext
 from service.core import ChatCore
-from service.errors import from_rpc_status
+from service.errors import GatewayError, from_rpc_status
 
 
 class ChatClient(Protocol):
@@ -87,6 +87,11 @@ def _error(exc: grpc.aio.AioRpcError) -> Exception:
     for key, value in exc.trailing_metadata() or ():
         if key == "grpc-status-details-bin" and isinstance(value, bytes):
             status = status_pb2.Status.FromString(value)
+    if status is None and exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        # not the service's own rate_limited (that carries its ErrorInfo): the transport refused a message
+        # over its size limit, the request's (an answer is far below this channel's 64 MiB)
+        return GatewayError("request_too_large", "The request is larger than the chat service accepts "
+                            "(MAX_REQUEST_BYTES, counted as the protobuf message the bridge sends it)")
     return from_rpc_status(exc.code(), exc.details() or "", status)
 
 

@@ -14,7 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bridge import sse
 from bridge.errors import overhead_ms
 from bridge.openapi import DOCS_HTML
-from bridge.state import CLIENT, CTX, OPENAPI, STARTED, STOPPING, STREAM_ERROR
+from bridge.state import CLIENT, CTX, OPENAPI, SETTINGS, STARTED, STOPPING, STREAM_ERROR
+from bridge.timeouts import watch_stream
 from bridge.translate import (
     completion_to_json,
     lone_surrogate_error,
@@ -83,19 +84,25 @@ async def _stream(
     response = sse.stream_response(ctx.request_id)
     response.headers["X-Gateway-Overhead-Ms"] = overhead_ms(ctx, time.perf_counter() - request[STARTED])
     await response.prepare(request)
+    # a client that accepts no bytes for CLIENT_TIMEOUT_S loses the connection, which cancels this handler
+    watch = watch_stream(request, request.app[SETTINGS].client_timeout_s, ctx.request_id)
     try:
-        await response.write(sse.chunk_event(first))
-        async for chunk in chunks:
-            if not chunk.choices:
-                ctx.stats.usage = chunk.usage
-            await response.write(sse.chunk_event(chunk))
-        await response.write(sse.DONE)
-    except GatewayError as err:
-        request[STREAM_ERROR] = err
-        await response.write(sse.error_event(err))
+        try:
+            await response.write(sse.chunk_event(first))
+            async for chunk in chunks:
+                if not chunk.choices:
+                    ctx.stats.usage = chunk.usage
+                await response.write(sse.chunk_event(chunk))
+            await response.write(sse.DONE)
+        except GatewayError as err:
+            request[STREAM_ERROR] = err
+            await response.write(sse.error_event(err))
+        finally:
+            # on a client disconnect (write error or handler cancellation) this closes the upstream call
+            await chunks.aclose()
+        await response.write_eof()  # the stream's last bytes, too, within the client timeout
     finally:
-        # on a client disconnect (write error or handler cancellation) this closes the upstream call
-        await chunks.aclose()
+        watch.cancel()
     return response
 
 

@@ -112,6 +112,9 @@ class Settings:
     shutdown_grace_s: float = 30.0
     usage_flush_interval_s: float = 0.5
     ledger_buffer_records: int = 10_000  # usage records held in memory while the store is slow or down; then spooled
+    # REST clients: how long a connection may stay silent (no complete request head, idle keep-alive, a
+    # stalled request body) or a stream may go without the client accepting a byte, before it is closed
+    client_timeout_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -166,6 +169,7 @@ class Settings:
             log_format=_choice(env, "LOG_FORMAT", "auto", ("json", "console", "auto")),
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 30.0, 0.0, 3600.0),
+            client_timeout_s=_float(env, "CLIENT_TIMEOUT_S", 60.0, 0.001, 3600.0),
         )
 
     def provider_key(self, provider: str) -> str | None:

@@ -32,9 +32,10 @@ class CallContext:
     """What the edge learned about a call besides its request message."""
 
     request_id: str
-    provider_key: str | None = None  # the caller's own provider key (BYOK), this call only
+    # credentials stay out of repr(): redaction catches only key-shaped text, and a BYOK key need not look like one
+    provider_key: str | None = field(default=None, repr=False)  # the caller's own provider key, this call only
     timeout: float | None = None  # seconds left before the caller's deadline
-    authorization: str | None = None  # the raw Authorization value ("Bearer <jwt>")
+    authorization: str | None = field(default=None, repr=False)  # the raw Authorization value ("Bearer <jwt>")
     stats: CallStats = field(default_factory=CallStats)
 
 

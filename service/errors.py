@@ -40,6 +40,8 @@ ERRORS: dict[str, ErrorKind] = {
     "not_found": ErrorKind(404, "invalid_request_error", _C.NOT_FOUND),
     "method_not_allowed": ErrorKind(405, "invalid_request_error", _C.UNIMPLEMENTED),
     "request_too_large": ErrorKind(413, "invalid_request_error", _C.INVALID_ARGUMENT),
+    # REST only: the client stopped sending its request body for CLIENT_TIMEOUT_S
+    "request_timeout": ErrorKind(408, "invalid_request_error", _C.DEADLINE_EXCEEDED),
     "max_iterations_exceeded": ErrorKind(422, "agent_error", _C.ABORTED),
     "rate_limited": ErrorKind(429, "rate_limit_error", _C.RESOURCE_EXHAUSTED),
     "provider_overloaded": ErrorKind(503, "overloaded_error", _C.UNAVAILABLE),

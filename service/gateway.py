@@ -61,7 +61,8 @@ async def start_gateway(settings: Settings, *, http: bool = True) -> Gateway:
     runner, http_port = None, None
     try:  # a port that cannot be bound: one clear reason (ListenError), nothing left running
         try:
-            grpc_server = await start_grpc_server(core, host, settings.grpc_port)
+            grpc_server = await start_grpc_server(core, host, settings.grpc_port,
+                                                  max_request_bytes=settings.max_request_bytes)
         except OSError as exc:
             raise listen_error("gRPC", host, settings.grpc_port, "GRPC_PORT", exc) from None
         if http:

@@ -12,6 +12,11 @@ from service.runner import check_listen
 from service.servicer import ChatServicer
 
 SERVICE_NAME = chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name
+# Room above MAX_REQUEST_BYTES for what the protobuf encoding adds around a request: the
+# StreamChatCompletionRequest envelope and field framing (a few bytes). A chat request's protobuf is
+# otherwise no larger than its JSON; only a google.protobuf.Struct (tool parameters) can be, by up to
+# about 5x for arrays of small numbers, and a message over the limit is refused as too large.
+ENVELOPE_ALLOWANCE = 1024
 
 
 class GrpcServer:
@@ -32,17 +37,18 @@ class GrpcServer:
         await self.server.stop(grace)
 
 
-async def start_grpc_server(core: ChatCore, host: str, port: int) -> GrpcServer:
+async def start_grpc_server(core: ChatCore, host: str, port: int, *, max_request_bytes: int) -> GrpcServer:
     """Start serving on host:port (0 = any free port); returns the bound port.
 
-    An address that cannot be bound raises OSError (with the errno a plain socket gets: gRPC itself
-    would only log its reason to stderr and raise RuntimeError).
+    A message larger than `max_request_bytes` (plus ENVELOPE_ALLOWANCE) is refused by the transport with
+    RESOURCE_EXHAUSTED before it is decoded. An address that cannot be bound raises OSError (with the errno
+    a plain socket gets: gRPC itself would only log its reason to stderr and raise RuntimeError).
     """
     check_listen(host, port)
     server = grpc.aio.server(
         options=[
             ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_receive_message_length", max_request_bytes + ENVELOPE_ALLOWANCE),
             ("grpc.keepalive_permit_without_calls", 1),
         ]
     )

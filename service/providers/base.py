@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ainative.chat.v1 import chat_pb2 as pb
@@ -33,7 +33,7 @@ class UpstreamCall:
     request: pb.CreateChatCompletionRequest
     model_id: str  # the provider's id for the model
     max_tokens: int
-    api_key: str
+    api_key: str = field(repr=False)  # never printed: a caller's own key need not look like one
     # loop.time() by which the call must end (for streams: by which it must have started)
     deadline: float
     request_id: str

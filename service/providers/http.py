@@ -101,6 +101,11 @@ class Endpoint:
     timeout_s: float  # UPSTREAM_TIMEOUT_S: per attempt, or per read for streams
     max_retries: int
 
+    def __repr__(self) -> str:  # the URL as the logs show it: a base URL may carry credentials
+        return (f"Endpoint(provider={self.provider!r}, url={safe_url(self.url)!r}, "
+                f"request_id_header={self.request_id_header!r}, timeout_s={self.timeout_s!r}, "
+                f"max_retries={self.max_retries!r})")
+
 
 async def complete(endpoint: Endpoint, call: UpstreamCall, payload: bytes, headers: dict[str, str],
                    parse: Callable[[Any], pb.ChatCompletion]) -> pb.ChatCompletion:

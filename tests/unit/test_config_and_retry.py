@@ -35,6 +35,14 @@ def test_bad_values_name_the_variable(env: dict, variable: str) -> None:
         Settings.from_env(env)
 
 
+def test_client_timeout_is_a_positive_number_of_seconds() -> None:
+    assert Settings.from_env({}).client_timeout_s == 60.0
+    assert Settings.from_env({"CLIENT_TIMEOUT_S": "2.5"}).client_timeout_s == 2.5
+    for bad in ("0", "-1", "abc", "nan", "inf", "1e9"):
+        with pytest.raises(ConfigError, match="CLIENT_TIMEOUT_S"):
+            Settings.from_env({"CLIENT_TIMEOUT_S": bad})
+
+
 def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     env_file = tmp_path / ".env"
     env_file.write_text("# comment\nexport HTTP_PORT=9999\nGRPC_PORT='7777'\n")
@@ -108,3 +116,20 @@ def test_rpc_status_round_trip_and_scrub() -> None:
     text = "key sk-ant-test-abcdefghijklmnop and LLM|123|secret and Bearer abc.def and mykey123"
     cleaned = scrub(text, "mykey123")
     assert "sk-ant" not in cleaned and "LLM|" not in cleaned and "abc.def" not in cleaned and "mykey123" not in cleaned
+
+
+def test_a_transport_resource_exhausted_is_request_too_large_not_rate_limited() -> None:
+    import grpc
+
+    from bridge.client import _error
+
+    # what grpc core answers a message over the server's receive limit: the code alone, no ErrorInfo
+    exc = grpc.aio.AioRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                               details="Received message larger than max (300000 vs. 263168)")
+    err = _error(exc)
+    assert (err.code, err.kind.http_status) == ("request_too_large", 413)
+    # the service's own rate_limited travels with its ErrorInfo and stays a 429
+    status = to_rpc_status(GatewayError("rate_limited", "slow down", retry_after="3"))
+    exc = grpc.aio.AioRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.aio.Metadata(), grpc.aio.Metadata(
+        ("grpc-status-details-bin", status.SerializeToString())), details="slow down")
+    assert _error(exc).code == "rate_limited"

@@ -32,6 +32,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProviderOverloadedError",
     "RateLimitedError",
+    "RequestTimeoutError",
     "RequestTooLargeError",
     "ServiceUnavailableError",
     "UnsupportedProviderError",
@@ -55,6 +56,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     "not_found": (404, "invalid_request_error", "NOT_FOUND"),
     "method_not_allowed": (405, "invalid_request_error", "UNIMPLEMENTED"),
     "request_too_large": (413, "invalid_request_error", "INVALID_ARGUMENT"),
+    "request_timeout": (408, "invalid_request_error", "DEADLINE_EXCEEDED"),
     "max_iterations_exceeded": (422, "agent_error", "ABORTED"),
     "rate_limited": (429, "rate_limit_error", "RESOURCE_EXHAUSTED"),
     "provider_overloaded": (503, "overloaded_error", "UNAVAILABLE"),
@@ -148,6 +150,10 @@ class RequestTooLargeError(GatewayError):
     """413 ``request_too_large``."""
 
 
+class RequestTimeoutError(GatewayError):
+    """408 ``request_timeout`` (REST): no byte of the request body reached the gateway for its client timeout."""
+
+
 class MaxIterationsExceededError(GatewayError):
     """422 ``max_iterations_exceeded``."""
 
@@ -207,6 +213,7 @@ _CLASSES: dict[str, type[GatewayError]] = {
     "not_found": NotFoundError,
     "method_not_allowed": MethodNotAllowedError,
     "request_too_large": RequestTooLargeError,
+    "request_timeout": RequestTimeoutError,
     "max_iterations_exceeded": MaxIterationsExceededError,
     "rate_limited": RateLimitedError,
     "provider_overloaded": ProviderOverloadedError,
@@ -247,7 +254,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 # codes for responses that do not carry the gateway's error body (a proxy, a wrong URL)
 _CODE_FOR_HTTP_STATUS = {
     400: "invalid_request", 401: "invalid_token", 403: "permission_denied", 404: "not_found",
-    405: "method_not_allowed", 413: "request_too_large", 422: "invalid_request", 429: "rate_limited",
+    405: "method_not_allowed", 408: "request_timeout", 413: "request_too_large", 422: "invalid_request",
+    429: "rate_limited",
     500: "internal_error", 502: "upstream_error", 503: "service_unavailable", 504: "upstream_timeout",
 }
 

@@ -318,7 +318,9 @@ async def test_two_gateways_share_one_postgres_ledger(emulator_env: dict[str, st
         assert final["totals"]["requests"] == 3
         assert final["by_model"] == [{"model": "Llama-3.3-70B-Instruct", "provider": "meta_llama", "requests": 3,
                                       **{k: final["totals"][k] for k in ("prompt_tokens", "completion_tokens",
-                                                                        "total_tokens", "cost_usd")}}]
+                                                                        "total_tokens", "cost_usd",
+                                                                        "unpriced_requests")}}]
+        assert final["totals"]["unpriced_requests"] == 0
     finally:
         assert await first.stop() == 0
         assert await second.stop() == 0

@@ -115,6 +115,13 @@ class Settings:
     # REST clients: how long a connection may stay silent (no complete request head, idle keep-alive, a
     # stalled request body) or a stream may go without the client accepting a byte, before it is closed
     client_timeout_s: float = 60.0
+    # limits per caller (service/limits/): 0 = no limit; LIMITS_FILE sets them per caller over these
+    rate_limit_rpm: int = 0
+    rate_limit_tpm: int = 0
+    budget_usd_per_day: float = 0.0
+    max_concurrent: int = 0
+    limits_file: str | None = None
+    redis_url: str | None = field(default=None, repr=False)  # rate and concurrency counters shared by replicas
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -144,6 +151,14 @@ class Settings:
         database_url = env.get("DATABASE_URL", "").strip() or None
         if database_url and not database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL must be a postgresql:// URL")
+        redis_url = env.get("REDIS_URL", "").strip() or None
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        limits_file = env.get("LIMITS_FILE", "").strip() or None
+        if limits_file:
+            from service.limits.policy import read_limits_file
+
+            read_limits_file(limits_file)  # a bad file stops start-up here, naming LIMITS_FILE and the reason
         return cls(
             database_url=database_url,
             jwt_secret=jwt_secret,
@@ -170,6 +185,12 @@ class Settings:
             log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 30.0, 0.0, 3600.0),
             client_timeout_s=_float(env, "CLIENT_TIMEOUT_S", 60.0, 0.001, 3600.0),
+            rate_limit_rpm=_int(env, "RATE_LIMIT_RPM", 0, 0, 1_000_000_000_000),
+            rate_limit_tpm=_int(env, "RATE_LIMIT_TPM", 0, 0, 1_000_000_000_000),
+            budget_usd_per_day=_float(env, "BUDGET_USD_PER_DAY", 0.0, 0.0, 1_000_000_000.0),
+            max_concurrent=_int(env, "MAX_CONCURRENT", 0, 0, 1_000_000_000_000),
+            limits_file=limits_file,
+            redis_url=redis_url,
         )
 
     def provider_key(self, provider: str) -> str | None:

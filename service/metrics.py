@@ -42,6 +42,12 @@ LEDGER_SPOOLED = Gauge("gateway_ledger_spooled_records", "Usage records waiting 
 LEDGER_REJECTED = Counter("gateway_ledger_rejected_records_total",
                           "Usage records the store refused, set aside in ledger-rejected.jsonl")
 LEDGER_WRITE_FAILURES = Counter("gateway_ledger_write_failures_total", "Failed usage-ledger writes", ["kind"])
+# limits per caller (service/limits/): requests refused by `reason` ("rate_limited", "budget_exceeded",
+# "too_many_concurrent"), and failed calls to a limits backend ("redis": the request was admitted anyway;
+# "ledger": the day's spending could not be read, the last known figure was used)
+LIMIT_REFUSALS = Counter("gateway_limit_refusals_total", "Requests refused by a caller's limits", ["reason"])
+LIMITS_BACKEND_ERRORS = Counter("gateway_limits_backend_errors_total", "Failed calls to a limits backend",
+                                ["backend"])
 
 
 _children: dict[tuple[int, tuple[str, ...]], Any] = {}

@@ -24,6 +24,7 @@ from service.config import Settings
 from service.gateway import Gateway, start_gateway
 from tests.emulators import AnthropicEmulator, LlamaEmulator
 from tests.support.postgres import PostgresServer, start_postgres
+from tests.support.redis import RedisServer, start_redis
 
 ANTHROPIC_KEY = "sk-ant-test-server-side-test-key-0001"
 META_KEY = "LLM|test|server-side-test-key-0001"
@@ -107,6 +108,22 @@ async def fresh_database(server: PostgresServer) -> str:
 @pytest.fixture
 async def postgres_dsn(postgres_server: PostgresServer) -> str:
     return await fresh_database(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server (installed with apt-get when missing) for the session, on a loopback port."""
+    server = start_redis()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of the session's Redis, running and emptied for this test."""
+    redis_server.start()
+    redis_server.flush()
+    return redis_server.url
 
 
 @pytest.fixture

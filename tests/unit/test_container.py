@@ -19,6 +19,7 @@ DISTRIBUTIONS = {
     "grpc_status": "grpcio-status", "google": "protobuf", "aiohttp": "aiohttp", "anthropic": "anthropic",
     "structlog": "structlog", "orjson": "orjson", "uvloop": "uvloop", "jsonschema": "jsonschema", "jwt": "PyJWT",
     "cryptography": "cryptography", "asyncpg": "asyncpg", "prometheus_client": "prometheus-client",
+    "redis": "redis",
 }
 LOCAL = {"service", "bridge", "ainative"}
 

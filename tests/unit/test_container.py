@@ -100,7 +100,10 @@ def test_the_pinned_redoc_bundle_is_installed_without_its_dependencies() -> None
     assert re.search(r"/venv/bin/pip install [^&\n]*--no-deps -r requirements-docs\.txt", joined)
 
 
-def test_compose_runs_two_replicas_behind_nginx_with_one_postgres() -> None:
+LIMIT_VARIABLES = ("RATE_LIMIT_RPM", "RATE_LIMIT_TPM", "BUDGET_USD_PER_DAY", "MAX_CONCURRENT", "LIMITS_FILE")
+
+
+def test_compose_runs_two_replicas_behind_nginx_with_one_postgres_and_one_redis() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     replicas = [name for name, s in services.items() if s.get("build") == "."]
@@ -108,7 +111,18 @@ def test_compose_runs_two_replicas_behind_nginx_with_one_postgres() -> None:
     for name in replicas:
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["DATABASE_URL"]
+        # one Redis shared by both replicas (same URL), started and healthy before either
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert services[name]["depends_on"]["redis"] == {"condition": "service_healthy"}
+        assert services[name]["depends_on"]["postgres"] == {"condition": "service_healthy"}
+        # the limits come from the environment, as the other settings do
+        for variable in LIMIT_VARIABLES:
+            assert re.fullmatch(rf"\$\{{{variable}:-[^}}]*\}}", str(env[variable])), variable
+    assert len({services[name]["environment"]["REDIS_URL"] for name in replicas}) == 1
     assert services["postgres"]["image"].startswith("postgres:")
+    redis = services["redis"]
+    assert redis["image"] == "redis:7" and "volumes" not in redis  # counters only: no persistence
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"])
     assert services["nginx"]["ports"] == ["8080:8080", "50051:50051"]
     nginx = (ROOT / "deploy" / "nginx.conf").read_text()
     for name in replicas:

@@ -95,6 +95,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         err = request.get(STREAM_ERROR)  # a stream that broke after its 200 went out
     elapsed = time.perf_counter() - started
     if not response.prepared:  # a stream sent these with its headers
+        if ctx.stats.limit_headers and err is None:  # a limited caller's x-ratelimit-* (a 429 has its own)
+            response.headers.extend(ctx.stats.limit_headers)
         response.headers["X-Request-Id"] = request_id
         response.headers["X-Gateway-Overhead-Ms"] = overhead_ms(ctx, elapsed)
     _finish(request, ctx, response.status, err, elapsed)
@@ -124,6 +126,7 @@ def create_app(settings: Settings, client: ChatClient | None = None) -> web.Appl
     app.router.add_get("/v1/models/{model:.+}", handlers.model)  # ids may carry a provider/ prefix
     app.router.add_get("/v1/tools", handlers.tools)
     app.router.add_get("/v1/usage", handlers.usage)
+    app.router.add_get("/v1/limits", handlers.limits)
     app.router.add_get("/metrics", handlers.prometheus_metrics)
     app.router.add_get("/openapi.json", handlers.openapi_json)
     app.router.add_get("/docs", handlers.docs)

@@ -37,7 +37,14 @@ class ChatClient(Protocol):
 
     async def usage(self, req: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse: ...
 
+    async def limits(self, req: pb.GetLimitsRequest, ctx: CallContext) -> pb.GetLimitsResponse: ...
+
     async def ready(self) -> bool: ...
+
+    def limits_state(self) -> str | None:
+        """For /readyz: "ok", "degraded" (the shared limit counters are unreachable: rates and concurrency
+        fail open), or None when no limits are enforced here (or the bridge cannot tell)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -66,8 +73,18 @@ class InProcessClient:
     async def usage(self, req: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse:
         return await self._core.usage(req, ctx)
 
+    async def limits(self, req: pb.GetLimitsRequest, ctx: CallContext) -> pb.GetLimitsResponse:
+        return await self._core.limits(req, ctx)
+
     async def ready(self) -> bool:
         return True
+
+    def limits_state(self) -> str | None:
+        limiter = self._core.limiter
+        if limiter is None or not limiter.enabled:
+            return None
+        return "ok" if limiter.healthy else "degraded"
+
 
     async def close(self) -> None:
         """The core belongs to whoever built it."""
@@ -82,6 +99,11 @@ def _metadata(ctx: CallContext) -> tuple[tuple[str, str], ...]:
     return meta
 
 
+def _limit_headers(trailers: object) -> tuple[tuple[str, str], ...]:
+    """The x-ratelimit-* the service sent a limited caller (trailing metadata)."""
+    return tuple((k, v) for k, v in trailers or () if k.startswith("x-ratelimit-") and isinstance(v, str))  # type: ignore[attr-defined]
+
+
 def _error(exc: grpc.aio.AioRpcError) -> Exception:
     status = None
     for key, value in exc.trailing_metadata() or ():
@@ -92,13 +114,16 @@ def _error(exc: grpc.aio.AioRpcError) -> Exception:
         # over its size limit, the request's (an answer is far below this channel's 64 MiB)
         return GatewayError("request_too_large", "The request is larger than the chat service accepts "
                             "(MAX_REQUEST_BYTES, counted as the protobuf message the bridge sends it)")
-    return from_rpc_status(exc.code(), exc.details() or "", status)
+    err = from_rpc_status(exc.code(), exc.details() or "", status)
+    err.headers = _limit_headers(exc.trailing_metadata())
+    return err
 
 
 def _upstream_time(trailers: object, ctx: CallContext) -> None:
     for key, value in trailers or ():  # type: ignore[attr-defined]
         if key == "x-upstream-ms":
             ctx.stats.upstream_s = float(value) / 1000
+    ctx.stats.limit_headers = _limit_headers(trailers)
 
 
 class GrpcClient:
@@ -157,6 +182,15 @@ class GrpcClient:
             return await self._stub.GetUsage(req, metadata=_metadata(ctx), timeout=30.0)
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from None
+
+    async def limits(self, req: pb.GetLimitsRequest, ctx: CallContext) -> pb.GetLimitsResponse:
+        try:
+            return await self._stub.GetLimits(req, metadata=_metadata(ctx), timeout=10.0)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from None
+
+    def limits_state(self) -> str | None:
+        return None  # the service's own state; a separate bridge does not see it
 
     async def ready(self) -> bool:
         try:

@@ -14,8 +14,8 @@ def error_body(err: GatewayError) -> dict:
 
 
 def error_response(err: GatewayError) -> web.Response:
-    headers = {}
-    if err.retry_after:  # the provider's own advice, kept for 429, 503 and 502 alike
+    headers = dict(err.headers)  # a limited caller's x-ratelimit-*
+    if err.retry_after:  # the provider's own advice (or the caller's limits'), kept for 429, 503 and 502 alike
         headers["Retry-After"] = err.retry_after
     return web.Response(
         body=orjson.dumps(error_body(err)), status=err.kind.http_status,

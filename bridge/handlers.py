@@ -82,6 +82,7 @@ async def _stream(
         await chunks.aclose()
         raise
     response = sse.stream_response(ctx.request_id)
+    response.headers.extend(ctx.stats.limit_headers)  # a limited caller's x-ratelimit-*
     response.headers["X-Gateway-Overhead-Ms"] = overhead_ms(ctx, time.perf_counter() - request[STARTED])
     await response.prepare(request)
     # a client that accepts no bytes for CLIENT_TIMEOUT_S loses the connection, which cancels this handler
@@ -134,6 +135,34 @@ async def usage(request: web.Request) -> web.Response:
     return json_response(usage_to_json(resp))
 
 
+async def limits(request: web.Request) -> web.Response:
+    """GET /v1/limits: the caller's limits and where it stands now."""
+    resp = await request.app[CLIENT].limits(pb.GetLimitsRequest(), request[CTX])
+    return json_response(limits_to_json(resp))
+
+
+def limits_to_json(resp: pb.GetLimitsResponse) -> dict:
+    """GetLimitsResponse as REST JSON: every kind of limit present, null where the caller has none."""
+
+    def rate(r: pb.RateLimitStatus, present: bool) -> dict:
+        if not present:
+            return {"limit": None, "remaining": None, "reset_s": None}
+        return {"limit": r.limit, "remaining": r.remaining if r.HasField("remaining") else None,
+                "reset_s": r.reset_s if r.HasField("reset_s") else None}
+
+    b, c = resp.budget_usd_per_day, resp.max_concurrent
+    return {
+        "object": "limits",
+        "user": resp.user or None,
+        "requests": rate(resp.requests, resp.HasField("requests")),
+        "tokens": rate(resp.tokens, resp.HasField("tokens")),
+        "budget_usd_per_day": {"limit": b.limit, "spent": b.spent, "remaining": b.remaining}
+        if resp.HasField("budget_usd_per_day") else {"limit": None, "spent": None, "remaining": None},
+        "max_concurrent": {"limit": c.limit, "in_flight": c.in_flight if c.HasField("in_flight") else None}
+        if resp.HasField("max_concurrent") else {"limit": None, "in_flight": None},
+    }
+
+
 async def prometheus_metrics(request: web.Request) -> web.Response:
     metrics.TASKS.set(len(asyncio.all_tasks()))
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -152,6 +181,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if not request.app[STOPPING].is_set() and await request.app[CLIENT].ready():
-        return json_response({"status": "ready"})
+    client = request.app[CLIENT]
+    if not request.app[STOPPING].is_set() and await client.ready():
+        body = {"status": "ready"}
+        limits = client.limits_state()
+        if limits is not None:  # "degraded": the shared counters (Redis) are unreachable, rates fail open
+            body["limits"] = limits
+        return json_response(body)
     return json_response({"status": "unavailable"}, status=503)

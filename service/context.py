@@ -25,6 +25,8 @@ class CallStats:
     # where and why the last failed upstream attempt failed (URL without query; "HTTP 503" or the network error)
     upstream_url: str = ""
     upstream_cause: str = ""
+    # a limited caller's x-ratelimit-* (service.limits): REST headers, gRPC trailing metadata
+    limit_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

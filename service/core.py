@@ -3,14 +3,16 @@
 Both edges call this: the gRPC servicer, and the REST bridge directly when it
 runs in the same process (no socket in between: a loopback gRPC round trip
 alone would cost most of the gateway's ~1 ms latency budget). Every call is
-identified here (bearer JWT), and every call that reached a provider is
-written to the usage ledger here, whichever edge it came through.
+identified here (bearer JWT), checked against the caller's limits here (before
+any provider call), and every call that reached a provider is written to the
+usage ledger and charged to the caller's limits here, whichever edge it came through.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping
@@ -23,6 +25,7 @@ from service.config import KEY_VARIABLE, Settings
 from service.context import CallContext
 from service.errors import GatewayError, invalid
 from service.ledger import Ledger, UsageRecord
+from service.limits import BUDGET_EXCEEDED, TOO_MANY_CONCURRENT, Admission, Decision, Limiter, LimitsStatus
 from service.models import PROVIDERS, ModelSpec, find_model, list_models, resolve_model
 from service.providers.base import Provider, UpstreamCall
 from service.providers.http import HttpPool
@@ -47,8 +50,9 @@ def _day(value: str, param: str) -> str:
 
 class ChatCore:
     def __init__(self, settings: Settings, pool: HttpPool, providers: Mapping[str, Provider],
-                 catalog: ToolCatalog, ledger: Ledger, auth: Authenticator):
+                 catalog: ToolCatalog, ledger: Ledger, auth: Authenticator, limiter: Limiter | None = None):
         self._settings = settings
+        self.limiter = limiter  # None: no limits engine at all (tests that build a core by hand)
         self._pool = pool
         self._providers = providers
         self._catalog = catalog
@@ -66,9 +70,9 @@ class ChatCore:
         s = self._settings
         return now + s.upstream_timeout_s * (s.upstream_max_retries + 1) + _BACKOFF_ALLOWANCE_S
 
-    def _prepare(
+    async def _prepare(
         self, req: pb.CreateChatCompletionRequest, ctx: CallContext
-    ) -> tuple[Provider, ModelSpec, UpstreamCall]:
+    ) -> tuple[Provider, ModelSpec, UpstreamCall, Admission | None]:
         self.identify(ctx)
         if not req.model:
             raise invalid("model is required", "model")
@@ -89,13 +93,33 @@ class ChatCore:
             request=req, model_id=spec.provider_model_id, max_tokens=max_tokens, api_key=key,
             deadline=self._deadline(ctx), request_id=ctx.request_id, stats=ctx.stats,
         )
-        return provider, spec, call
+        limiter = self.limiter
+        admission = None
+        if limiter is not None and limiter.enabled:  # the hot path without limits: this check only
+            admission = await self._admit(limiter, ctx)
+        return provider, spec, call, admission
 
-    def _record(self, ctx: CallContext, spec: ModelSpec, started: float) -> None:
-        """One ledger record and the call metrics, for a call that went to the provider."""
+    async def _admit(self, limiter: Limiter, ctx: CallContext) -> Admission | None:
+        """Admit the call under its caller's limits, or refuse it (a 429 GatewayError) before any provider call."""
+        decision, admission = await limiter.admit(ctx.stats.user, own_key=ctx.provider_key is not None)
+        ctx.stats.limit_headers = decision.headers
+        if admission is None:
+            raise refusal(decision)
+        return admission
+
+    async def limits(self, req: pb.GetLimitsRequest, ctx: CallContext) -> pb.GetLimitsResponse:
+        """The caller's limits and where it stands (GET /v1/limits, GetLimits); every limit unset without
+        a limits engine."""
+        user = self.identify(ctx)
+        status = await self.limiter.status(user) if self.limiter is not None else LimitsStatus()
+        return limits_to_proto(user, status)
+
+    def _record(self, ctx: CallContext, spec: ModelSpec, started: float) -> tuple[int, float | None]:
+        """One ledger record and the call metrics, for a call that went to the provider. Returns what it
+        used: (total tokens, estimated cost in USD or None when unpriced)."""
         s = ctx.stats
         if not s.attempts:
-            return  # refused before any request left (e.g. a translation rule): nothing reached a provider
+            return 0, None  # refused before any request left (e.g. a translation rule): nothing reached a provider
         usage = s.usage or pb.Usage()
         latency = time.perf_counter() - started
         cost = spec.cost(usage.prompt_tokens, usage.completion_tokens)  # None: no known price, never 0
@@ -108,9 +132,20 @@ class ChatCore:
         # label by catalog model only: a client-chosen id must not mint unbounded metric series
         label = spec.id if spec.max_output_tokens is not None else "other"
         metrics.observe_call(s.provider, label, s.status, latency, s.upstream_s, usage)
+        return usage.total_tokens, cost
+
+    async def _finish(self, ctx: CallContext, spec: ModelSpec, started: float, admission: Admission | None) -> None:
+        """Record the call, then charge what it used to its caller's limits and give its slot back (for a
+        `finally`: no await point unless the counters are in Redis, where the release is shielded)."""
+        tokens, cost = self._record(ctx, spec, started)
+        if admission is not None:
+            try:
+                await admission.charge(tokens, cost)
+            finally:
+                await admission.release()
 
     async def create(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> pb.ChatCompletion:
-        provider, spec, call = self._prepare(req, ctx)
+        provider, spec, call, admission = await self._prepare(req, ctx)
         started = time.perf_counter()
         ctx.stats.iterations = 1
         try:
@@ -123,7 +158,7 @@ class ChatCore:
             ctx.stats.status = "cancelled"
             raise
         finally:
-            self._record(ctx, spec, started)
+            await self._finish(ctx, spec, started, admission)
         completion.id = "chatcmpl-" + uuid.uuid4().hex
         completion.created = int(time.time())
         completion.model = req.model
@@ -136,7 +171,7 @@ class ChatCore:
         self, req: pb.CreateChatCompletionRequest, ctx: CallContext, include_usage: bool
     ) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
         """The call as chunks; errors before the first chunk mean nothing was sent."""
-        provider, spec, call = self._prepare(req, ctx)
+        provider, spec, call, admission = await self._prepare(req, ctx)
         started = time.perf_counter()
         ctx.stats.iterations = 1
         chunk_id, created, usage = "chatcmpl-" + uuid.uuid4().hex, int(time.time()), pb.Usage()
@@ -158,7 +193,7 @@ class ChatCore:
             ctx.stats.status = "cancelled"
             raise
         finally:
-            self._record(ctx, spec, started)
+            await self._finish(ctx, spec, started, admission)
         if include_usage:
             yield pb.ChatCompletionChunk(
                 id=chunk_id, created=created, model=req.model, provider=provider.name, usage=usage,
@@ -194,6 +229,41 @@ class ChatCore:
         for provider in self._providers.values():
             await provider.aclose()
         await self._pool.close()
+
+
+_REFUSALS = {
+    BUDGET_EXCEEDED: "Daily budget of estimated spending reached; it starts afresh at 00:00 UTC",
+    TOO_MANY_CONCURRENT: "Too many requests in flight at once; retry when one has finished",
+}
+
+
+def refusal(decision: Decision) -> GatewayError:
+    """The 429 of a request the caller's limits refused: Retry-After in whole seconds (rounded up), and
+    the x-ratelimit-* of the caller's rates."""
+    reason = decision.reason or "rate_limited"
+    retry = max(1, math.ceil((decision.retry_after_s or 0.0) - 1e-9))
+    message = _REFUSALS.get(reason) or f"Rate limit reached (requests or tokens per minute); retry after {retry} s"
+    return GatewayError(reason, message, retry_after=str(retry), headers=decision.headers)
+
+
+def limits_to_proto(user: str | None, status: LimitsStatus) -> pb.GetLimitsResponse:
+    resp = pb.GetLimitsResponse(user=user or "")
+    if status.requests is not None:
+        resp.requests.CopyFrom(_rate(status.requests))
+    if status.tokens is not None:
+        resp.tokens.CopyFrom(_rate(status.tokens))
+    if status.budget is not None:
+        b = status.budget
+        resp.budget_usd_per_day.CopyFrom(pb.BudgetStatus(limit=b.limit_usd, spent=round(b.spent_usd, 6),
+                                                        remaining=round(b.remaining_usd, 6)))
+    if status.concurrency is not None:
+        c = status.concurrency
+        resp.max_concurrent.CopyFrom(pb.ConcurrencyStatus(limit=c.limit, in_flight=c.in_flight))
+    return resp
+
+
+def _rate(rate) -> pb.RateLimitStatus:  # type: ignore[no-untyped-def]
+    return pb.RateLimitStatus(limit=rate.limit, remaining=rate.remaining, reset_s=rate.reset_s)
 
 
 def build_providers(settings: Settings, pool: HttpPool) -> dict[str, Provider]:

@@ -44,6 +44,9 @@ ERRORS: dict[str, ErrorKind] = {
     "request_timeout": ErrorKind(408, "invalid_request_error", _C.DEADLINE_EXCEEDED),
     "max_iterations_exceeded": ErrorKind(422, "agent_error", _C.ABORTED),
     "rate_limited": ErrorKind(429, "rate_limit_error", _C.RESOURCE_EXHAUSTED),
+    # the caller's own limits (service/limits): its estimated spending today, its requests in flight
+    "budget_exceeded": ErrorKind(429, "rate_limit_error", _C.RESOURCE_EXHAUSTED),
+    "too_many_concurrent": ErrorKind(429, "rate_limit_error", _C.RESOURCE_EXHAUSTED),
     "provider_overloaded": ErrorKind(503, "overloaded_error", _C.UNAVAILABLE),
     "upstream_error": ErrorKind(502, "provider_error", _C.UNAVAILABLE),
     "service_unavailable": ErrorKind(503, "service_unavailable", _C.UNAVAILABLE),
@@ -70,10 +73,10 @@ CODE_FOR_GRPC_STATUS: dict[grpc.StatusCode, str] = {
 class GatewayError(Exception):
     """A failure with a code from `ERRORS`, safe to show to the client."""
 
-    __slots__ = ("code", "message", "param", "retry_after", "retryable")
+    __slots__ = ("code", "headers", "message", "param", "retry_after", "retryable")
 
     def __init__(self, code: str, message: str, *, param: str | None = None, retry_after: str | None = None,
-                 retryable: bool = False):
+                 retryable: bool = False, headers: tuple[tuple[str, str], ...] = ()):
         if code not in ERRORS:
             raise ValueError(f"unknown error code {code!r}")
         super().__init__(message)
@@ -83,6 +86,8 @@ class GatewayError(Exception):
         self.retry_after = retry_after
         # set by the adapters for failures worth another attempt (408/409/429/5xx/529, network)
         self.retryable = retryable
+        # extra response headers (gRPC: trailing metadata), e.g. a limited caller's x-ratelimit-*
+        self.headers = headers
 
     @property
     def kind(self) -> ErrorKind:
@@ -124,7 +129,14 @@ def to_rpc_status(err: GatewayError) -> status_pb2.Status:
     info = error_details_pb2.ErrorInfo(reason=err.code, domain=ERROR_DOMAIN, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
-    return status_pb2.Status(code=err.kind.grpc_code.value[0], message=err.message, details=[detail])
+    details = [detail]
+    if err.retry_after and err.retry_after.isdigit():  # seconds (Retry-After may also be an HTTP date)
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.seconds = int(err.retry_after)
+        detail = any_pb2.Any()
+        detail.Pack(retry)
+        details.append(detail)
+    return status_pb2.Status(code=err.kind.grpc_code.value[0], message=err.message, details=details)
 
 
 def from_rpc_status(code: grpc.StatusCode, message: str, status: status_pb2.Status | None) -> GatewayError:

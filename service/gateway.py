@@ -14,11 +14,12 @@ from bridge.app import create_app, start_http
 from bridge.client import InProcessClient
 from bridge.state import STOPPING
 from service.auth import Authenticator
-from service.config import Settings
+from service.config import ConfigError, Settings
 from service.core import ChatCore, build_providers
 from service.ledger import Ledger, open_ledger
+from service.limits import Limiter, LimitsPolicy
 from service.providers.http import HttpPool
-from service.runner import listen_error, wait_for_stop_signal
+from service.runner import listen_error, on_reload_signal, wait_for_stop_signal
 from service.server import GrpcServer, start_grpc_server
 from service.tools.catalog import ToolCatalog
 
@@ -27,10 +28,12 @@ log = structlog.get_logger("service")
 
 class Gateway:
     def __init__(self, settings: Settings, core: ChatCore, ledger: Ledger, grpc_server: GrpcServer,
-                 runner: web.AppRunner | None, http_port: int | None):
+                 runner: web.AppRunner | None, http_port: int | None, limiter: Limiter, policy: LimitsPolicy):
         self.settings = settings
         self.core = core
         self.ledger = ledger
+        self.limiter = limiter
+        self.policy = policy
         self.grpc = grpc_server
         self.runner = runner
         self.grpc_port = grpc_server.port
@@ -47,15 +50,26 @@ class Gateway:
             stops.append(self.runner.cleanup())
         await asyncio.gather(*stops)
         await self.core.aclose()
+        await self.limiter.close()
         await self.ledger.close()
+
+    def reload_limits(self) -> None:
+        """SIGHUP: read LIMITS_FILE again; a bad file keeps the limits in force (policy.reload logs both)."""
+        try:
+            self.policy.reload()
+        except ConfigError:
+            pass
 
 
 async def start_gateway(settings: Settings, *, http: bool = True) -> Gateway:
+    policy = LimitsPolicy.from_settings(settings)  # ConfigError on a bad LIMITS_FILE, before anything starts
     ledger = open_ledger(settings)
     await ledger.start()
+    limiter = Limiter(settings, policy, ledger.spent_today)
+    await limiter.start()
     pool = HttpPool()
     core = ChatCore(settings, pool, build_providers(settings, pool), ToolCatalog.load(), ledger,
-                    Authenticator(settings))
+                    Authenticator(settings), limiter)
     host = settings.bind_host
     grpc_server: GrpcServer | None = None
     runner, http_port = None, None
@@ -76,9 +90,10 @@ async def start_gateway(settings: Settings, *, http: bool = True) -> Gateway:
         if grpc_server is not None:
             await grpc_server.stop(None)
         await core.aclose()
+        await limiter.close()
         await ledger.close()
         raise
-    return Gateway(settings, core, ledger, grpc_server, runner, http_port)
+    return Gateway(settings, core, ledger, grpc_server, runner, http_port, limiter, policy)
 
 
 async def serve(settings: Settings, *, http: bool = True) -> None:
@@ -86,6 +101,7 @@ async def serve(settings: Settings, *, http: bool = True) -> None:
     gateway = await start_gateway(settings, http=http)
     log.info("gateway_started", grpc=f"{settings.bind_host}:{gateway.grpc_port}",
              http=f"{settings.bind_host}:{gateway.http_port}" if http else None)
+    on_reload_signal(gateway.reload_limits)
     await wait_for_stop_signal()
     log.info("gateway_stopping", grace_s=settings.shutdown_grace_s)
     await gateway.stop()

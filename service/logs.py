@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -71,6 +72,33 @@ CANCELLED = "cancelled"
 CANCELLED_MESSAGE = "Cancelled before the answer was complete (the client went away)"
 
 
+# A request refused by its caller's limits (service.limits) is logged sampled: the first refusal per caller and
+# reason in REFUSAL_LOG_EVERY_S, whose line says how many it stands for (`refusals`); the others are only
+# counted (gateway_limit_refusals_total). A caller over its limit would otherwise write a line per retry.
+LIMIT_REFUSALS = frozenset({"rate_limited", "budget_exceeded", "too_many_concurrent"})
+REFUSAL_LOG_EVERY_S = 10.0
+_REFUSALS_SEEN_MAX = 10_000
+_refusals_seen: dict[tuple[str | None, str], list[float]] = {}  # (user, reason) -> [last line at, unlogged]
+
+
+def sample_refusal(user: str | None, reason: str, now: float | None = None) -> int:
+    """How many refusals a line logged now stands for (this one and those unlogged since the last), or 0
+    when this one is not to be logged."""
+    now = time.monotonic() if now is None else now
+    seen = _refusals_seen.get((user, reason))
+    if seen is not None and now - seen[0] < REFUSAL_LOG_EVERY_S:
+        seen[1] += 1
+        return 0
+    if seen is None and len(_refusals_seen) >= _REFUSALS_SEEN_MAX:  # bounded: forget the quiet callers
+        for key in [k for k, v in _refusals_seen.items() if now - v[0] >= REFUSAL_LOG_EVERY_S]:
+            del _refusals_seen[key]
+        if len(_refusals_seen) >= _REFUSALS_SEEN_MAX:
+            _refusals_seen.clear()
+    count = 1 + (seen[1] if seen is not None else 0)
+    _refusals_seen[(user, reason)] = [now, 0]
+    return count
+
+
 def log_request(logger: Any, ctx: CallContext, *, transport: str, route: str, status: int, latency_s: float,
                 error: GatewayError | None = None, cancelled: bool = False, stream: bool | None = None,
                 **extra: Any) -> None:
@@ -80,11 +108,17 @@ def log_request(logger: Any, ctx: CallContext, *, transport: str, route: str, st
     a call the client abandoned). A failed call's line names its error: `error` (the code),
     `error_message` (scrubbed) and `error_param` when there is one; when an upstream attempt failed,
     `upstream_url` (scheme://host:port/path) and `upstream_cause` say where and why. Chat calls say
-    whether they asked for a stream.
+    whether they asked for a stream. A request refused by its caller's limits is logged sampled
+    (`sample_refusal`).
     """
     s = ctx.stats
     usage = s.usage
     fields: dict[str, Any] = {}
+    if error is not None and error.code in LIMIT_REFUSALS and not s.attempts:  # not a provider's own 429
+        refusals = sample_refusal(s.user, error.code)
+        if not refusals:
+            return
+        fields["refusals"] = refusals
     if stream is not None:
         fields["stream"] = stream
     if error is not None:

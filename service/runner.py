@@ -77,6 +77,11 @@ def run(serve: Callable[[Settings], Coroutine[Any, Any, None]]) -> int:
     return 0
 
 
+def on_reload_signal(reload: Callable[[], None]) -> None:
+    """Call `reload` on every SIGHUP (the limits file; it logs its own outcome)."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
 async def wait_for_stop_signal() -> None:
     """Return on the first SIGTERM or SIGINT."""
     stop = asyncio.Event()

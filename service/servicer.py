@@ -61,6 +61,7 @@ def finish(context: grpc.aio.ServicerContext, ctx: CallContext, rpc: str, starte
     context.set_trailing_metadata((
         ("x-gateway-overhead-ms", f"{overhead * 1000:.3f}"),
         ("x-upstream-ms", f"{s.upstream_s * 1000:.3f}"),  # lets a separate bridge compute its own overhead
+        *s.limit_headers,  # a limited caller's x-ratelimit-*
     ))
     metrics.observe_request("grpc", rpc, status, code, elapsed)
     metrics.child(metrics.OVERHEAD, "grpc").observe(overhead)
@@ -72,7 +73,7 @@ async def abort(context: grpc.aio.ServicerContext, err: GatewayError) -> None:
     status = to_rpc_status(err)
     await context.abort(
         err.kind.grpc_code, err.message,
-        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()), *err.headers),
     )
 
 
@@ -170,3 +171,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     @edge
     async def GetUsage(self, request: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse:
         return await self._core.usage(request, ctx)
+
+    @edge
+    async def GetLimits(self, request: pb.GetLimitsRequest, ctx: CallContext) -> pb.GetLimitsResponse:
+        return await self._core.limits(request, ctx)

@@ -298,6 +298,17 @@ class Ledger:
             raise self._unavailable(exc) from None
         return build_report(user, from_date, to_date, rows)
 
+    async def spent_today(self, user: str | None) -> float:
+        """The estimated cost (USD) of `user`'s requests today (UTC; None = the anonymous ones): what the
+        store holds plus the records still waiting in memory, without forcing a write (the limits engine
+        calls this about once a second per caller). Unpriced records add nothing; records spooled while the
+        store was down are not counted until they land. Raises when the store cannot be read."""
+        now = time.time()
+        day, midnight = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d"), now - now % 86400
+        waiting = self._memory if self._head_end is not None else (*self._head, *self._memory)
+        pending = sum(r.cost_usd for r in waiting if r.cost_usd and r.user_id == user and r.created_at >= midnight)
+        return float(await self._spent(user, day) or 0.0) + pending
+
     def _unavailable(self, exc: BaseException) -> GatewayError:
         log.warning("ledger_report_unavailable", error=str(exc) if isinstance(exc, StoreUnavailable)
                     else f"{type(exc).__name__}: {exc}")
@@ -354,9 +365,17 @@ class Ledger:
     async def _query(self, user: str, from_day: str, to_day: str) -> list[GroupRow]:
         raise NotImplementedError
 
+    async def _spent(self, user: str | None, day: str) -> float | None:
+        """SUM(cost_usd) of `user`'s records (None: user_id NULL) on `day` in the store."""
+        raise NotImplementedError
+
     async def _close(self) -> None:
         raise NotImplementedError
 
+
+# the day's cost of one caller, and of the anonymous callers (both on the (user_id, day) index)
+SPENT_SQL = "SELECT SUM(cost_usd) FROM usage_records WHERE user_id = {0} AND day = {1}"
+SPENT_ANONYMOUS_SQL = "SELECT SUM(cost_usd) FROM usage_records WHERE user_id IS NULL AND day = {0}"
 
 REPORT_SQL = (
     "SELECT model, provider, day, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens), "

@@ -17,6 +17,8 @@ from service.ledger import (
     INSERT_COLUMNS,
     MAX_BACKOFF_S,
     REPORT_SQL,
+    SPENT_ANONYMOUS_SQL,
+    SPENT_SQL,
     GroupRow,
     Ledger,
     migrations,
@@ -78,6 +80,13 @@ class PostgresLedger(Ledger):
         assert self._pool is not None
         records = await self._pool.fetch(REPORT_SQL.format("$1", "$2", "$3"), user, from_day, to_day)
         return [tuple(r) for r in records]  # type: ignore[misc]
+
+    async def _spent(self, user: str | None, day: str) -> float | None:
+        if self._pool is None:
+            raise asyncpg.InterfaceError("the ledger's pool is closed")
+        if user is None:
+            return await self._pool.fetchval(SPENT_ANONYMOUS_SQL.format("$1"), day)
+        return await self._pool.fetchval(SPENT_SQL.format("$1", "$2"), user, day)
 
     async def _close(self) -> None:
         if self._pool is not None:

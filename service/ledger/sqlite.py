@@ -20,6 +20,8 @@ from service.ledger import (
     INSERT_COLUMNS,
     MAX_BACKOFF_S,
     REPORT_SQL,
+    SPENT_ANONYMOUS_SQL,
+    SPENT_SQL,
     GroupRow,
     Ledger,
     migrations,
@@ -100,6 +102,16 @@ class SQLiteLedger(Ledger):
 
     async def _query(self, user: str, from_day: str, to_day: str) -> list[GroupRow]:
         return await self._run_in_thread(lambda: self._select(user, from_day, to_day))
+
+    def _select_spent(self, user: str | None, day: str) -> float | None:
+        if self._db is None:
+            raise sqlite3.OperationalError("the ledger database is closed")
+        if user is None:
+            return self._db.execute(SPENT_ANONYMOUS_SQL.format("?"), (day,)).fetchone()[0]
+        return self._db.execute(SPENT_SQL.format("?", "?"), (user, day)).fetchone()[0]
+
+    async def _spent(self, user: str | None, day: str) -> float | None:
+        return await self._run_in_thread(lambda: self._select_spent(user, day))
 
     async def _close(self) -> None:
         if self._db is not None:

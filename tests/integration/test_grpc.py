@@ -175,5 +175,5 @@ async def test_health_and_reflection(channel: grpc.aio.Channel, service: Gateway
     services, methods, has_field = await asyncio.to_thread(reflect)
     assert {"ainative.chat.v1.ChatService", "grpc.health.v1.Health"} <= services
     assert methods == {"CreateChatCompletion", "StreamChatCompletion", "ListModels", "GetModel", "ListTools",
-                       "GetUsage"}
+                       "GetUsage", "GetLimits"}
     assert has_field

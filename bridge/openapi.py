@@ -171,13 +171,43 @@ SCHEMAS: dict[str, Any] = {
             "type": {"type": "string", "enum": sorted({k.type for k in ERRORS.values()})},
             "code": {"type": "string", "enum": ERROR_CODES},
             "param": _nullable({"type": "string"})}}}},
-    "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+    "Limits": {"type": "object", "required": ["object", "user", "requests", "tokens", "budget_usd_per_day",
+                                              "max_concurrent"],
+               "description": "The caller's limits and where it stands now; null where it has no such limit "
+                              "(remaining/in_flight are also null while the shared counters are unreachable)",
+               "properties": {
+                   "object": {"const": "limits"}, "user": _nullable({"type": "string"}),
+                   **{rate: {"type": "object", "required": ["limit", "remaining", "reset_s"], "properties": {
+                       "limit": _nullable({"type": "integer", "minimum": 1}),
+                       "remaining": _nullable({"type": "integer", "minimum": 0}),
+                       "reset_s": _nullable({"type": "number", "minimum": 0})}} for rate in ("requests", "tokens")},
+                   "budget_usd_per_day": {"type": "object", "required": ["limit", "spent", "remaining"],
+                                          "properties": {k: _nullable({"type": "number", "minimum": 0})
+                                                         for k in ("limit", "spent", "remaining")}},
+                   "max_concurrent": {"type": "object", "required": ["limit", "in_flight"], "properties": {
+                       "limit": _nullable({"type": "integer", "minimum": 1}),
+                       "in_flight": _nullable({"type": "integer", "minimum": 0})}}}},
+    "Status": {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string"},
+        "limits": {"enum": ["ok", "degraded"],
+                   "description": "when limits are enforced: degraded while Redis is unreachable (rates fail open)"}}},
 }
 
 _COMMON_ERRORS = {"401": _error_response("missing/invalid JWT (REQUIRE_AUTH) or provider key problem"),
                   "500": _error_response("internal error (no details)")}
 _HEADERS = {"X-Request-Id": {"schema": {"type": "string"}, "description": "yours if you sent one"},
             "X-Gateway-Overhead-Ms": {"schema": {"type": "string"}, "description": "time not spent upstream"}}
+# OpenAI's, for a caller with a rate limit (RATE_LIMIT_RPM/TPM, LIMITS_FILE): on every chat answer and its 429
+_RATE_HEADERS = {
+    f"x-ratelimit-{what}-{unit}": {"schema": {"type": "string"}, "description": description}
+    for unit in ("requests", "tokens")
+    for what, description in (("limit", f"{unit} per minute"), ("remaining", f"{unit} left now"),
+                              ("reset", "time until the bucket is full again, e.g. 12s, 1m0s"))}
+_LIMIT_REFUSAL = {
+    "description": "refused: the provider's rate limit (rate_limited), or the caller's own limits: "
+                   "rate_limited, budget_exceeded, too_many_concurrent",
+    "headers": {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}, **_RATE_HEADERS},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
 def _json(schema: str, description: str = "OK") -> dict[str, Any]:
@@ -206,7 +236,7 @@ def build_document() -> dict[str, Any]:
                                 "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}}},
                 "responses": {
                     "200": {"description": "a completion, or with stream:true a text/event-stream of chunks",
-                            "headers": _HEADERS, "content": {
+                            "headers": {**_HEADERS, **_RATE_HEADERS}, "content": {
                                 "application/json": {"schema": _ref("ChatCompletion")},
                                 "text/event-stream": {"schema": {"type": "string"},
                                                       "x-chunk-schema": _ref("ChatCompletionChunk")}}},
@@ -214,7 +244,7 @@ def build_document() -> dict[str, Any]:
                     "404": _error_response("model unknown to the provider"),
                     "413": _error_response("body over MAX_REQUEST_BYTES"),
                     "422": _error_response("invalid tool definition"),
-                    "429": _error_response("provider rate limit (Retry-After kept)"),
+                    "429": _LIMIT_REFUSAL,
                     "502": _error_response("provider error or unreachable"),
                     "503": _error_response("provider overloaded"), "504": _error_response("provider timed out"),
                     **_COMMON_ERRORS}}},
@@ -245,6 +275,9 @@ def build_document() -> dict[str, Any]:
                 "responses": {"200": _json("Usage"), "400": _error_response("malformed dates or from after to"),
                               "503": _error_response("the usage ledger's store is unavailable (service_unavailable)"),
                               **_COMMON_ERRORS}}},
+            "/v1/limits": {"get": {
+                "operationId": "getLimits",
+                "responses": {"200": _json("Limits"), **_COMMON_ERRORS}}},
             "/healthz": {"get": {"operationId": "health", "security": [{}],
                                  "responses": {"200": _json("Status")}}},
             "/readyz": {"get": {"operationId": "ready", "security": [{}], "responses": {

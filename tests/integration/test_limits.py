@@ -28,6 +28,7 @@ from service.config import Settings
 from tests.conftest import Running, run_gateway
 from tests.emulators import AnthropicEmulator, Fault, LlamaEmulator, Turn
 from tests.integration.test_grpc import error_info
+from tests.integration.test_openapi import validate
 from tests.integration.test_process import spawn
 from tests.support.redis import RedisServer
 
@@ -103,6 +104,7 @@ async def test_sixth_call_in_a_minute_is_429_with_retry_after_and_headers(
     assert status == 429
     assert body["error"] == {"message": body["error"]["message"], "type": "rate_limit_error",
                              "code": "rate_limited", "param": None}
+    validate(body, "Error")
     assert headers["Retry-After"] == "12"  # 60 s / 5: the oldest request's share comes back in 12 s
     got = ratelimit(headers)
     assert (got["x-ratelimit-limit-requests"], got["x-ratelimit-remaining-requests"]) == ("5", "0")
@@ -226,6 +228,7 @@ async def test_limits_report_exact_remaining_counts(
     async with http.get(f"{gw.url}/v1/limits", headers=hana) as resp:
         assert resp.status == 200
         got = await resp.json()
+    validate(got, "Limits")
     assert got["requests"]["reset_s"] == pytest.approx(24, abs=2)
     assert got["tokens"]["reset_s"] == pytest.approx(40, abs=2)
     got["requests"]["reset_s"] = got["tokens"]["reset_s"] = None
@@ -252,6 +255,7 @@ async def test_limits_report_the_budget(gw: Running, http: aiohttp.ClientSession
     assert (await chat(http, gw.url, ivy))[0] == 200
     async with http.get(f"{gw.url}/v1/limits", headers=ivy) as resp:
         got = await resp.json()
+    validate(got, "Limits")
     budget = got["budget_usd_per_day"]
     assert budget["limit"] == 1.5 and 0 < budget["spent"] < 0.01
     assert budget["remaining"] == pytest.approx(1.5 - budget["spent"], abs=1e-6)
@@ -293,7 +297,9 @@ async def test_redis_down_fails_open_and_readyz_says_degraded(
         # rates fail open: no request fails because Redis is gone
         assert [(await chat(http, running.url, leo))[0] for _ in range(3)] == [200, 200, 200]
         async with http.get(f"{running.url}/readyz") as resp:
-            assert (resp.status, await resp.json()) == (200, {"status": "ready", "limits": "degraded"})
+            ready = await resp.json()
+            assert (resp.status, ready) == (200, {"status": "ready", "limits": "degraded"})
+            validate(ready, "Status")
         redis_server.start()  # back, empty: enforced again once the store's probe sees it
         deadline = time.monotonic() + 10
         while running.gateway.limiter.healthy is False and time.monotonic() < deadline:

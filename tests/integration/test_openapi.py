@@ -36,7 +36,7 @@ def test_document_is_served_and_its_schemas_are_valid(threaded_gateway: Threaded
     docs = httpx.get(f"{threaded_gateway.url}/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
     assert set(DOCUMENT["paths"]) == {"/v1/chat/completions", "/v1/models", "/v1/models/{model}", "/v1/tools",
-                                      "/v1/usage", "/healthz", "/readyz", "/metrics"}
+                                      "/v1/usage", "/v1/limits", "/healthz", "/readyz", "/metrics"}
 
 
 def test_fields_openai_requires_are_required_here_too() -> None:
@@ -69,6 +69,8 @@ def test_real_responses_match_the_document(threaded_gateway: ThreadedGateway) ->
         validate(http.get("/v1/models/claude-sonnet-4-5").json(), "Model")
         validate(http.get("/v1/tools").json(), "ToolList")
         validate(http.get("/v1/usage", headers=BEARER).json(), "Usage")
+        validate(http.get("/v1/limits", headers=BEARER).json(), "Limits")
+        validate(http.get("/v1/limits").json(), "Limits")
         for resp in (http.post("/v1/chat/completions", json={"model": "x"}),
                      http.post("/v1/chat/completions", json={"model": "claude-sonnet-4-5", "messages": [
                          {"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {

@@ -30,6 +30,10 @@ type ChatServiceClient interface {
 	ListTools(ctx context.Context, in *ListToolsRequest, opts ...grpc.CallOption) (*ListToolsResponse, error)
 	// The verified caller's own usage (requires a valid JWT).
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
+	// The caller's limits (requests and tokens per minute, daily budget, requests
+	// in flight) and where it stands now; the verified JWT's sub, or the
+	// anonymous callers together.
+	GetLimits(ctx context.Context, in *GetLimitsRequest, opts ...grpc.CallOption) (*GetLimitsResponse, error)
 }
 
 type chatServiceClient struct {
@@ -117,6 +121,15 @@ func (c *chatServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, o
 	return out, nil
 }
 
+func (c *chatServiceClient) GetLimits(ctx context.Context, in *GetLimitsRequest, opts ...grpc.CallOption) (*GetLimitsResponse, error) {
+	out := new(GetLimitsResponse)
+	err := c.cc.Invoke(ctx, "/ainative.chat.v1.ChatService/GetLimits", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChatServiceServer is the server API for ChatService service.
 // All implementations must embed UnimplementedChatServiceServer
 // for forward compatibility
@@ -134,6 +147,10 @@ type ChatServiceServer interface {
 	ListTools(context.Context, *ListToolsRequest) (*ListToolsResponse, error)
 	// The verified caller's own usage (requires a valid JWT).
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
+	// The caller's limits (requests and tokens per minute, daily budget, requests
+	// in flight) and where it stands now; the verified JWT's sub, or the
+	// anonymous callers together.
+	GetLimits(context.Context, *GetLimitsRequest) (*GetLimitsResponse, error)
 	mustEmbedUnimplementedChatServiceServer()
 }
 
@@ -158,6 +175,9 @@ func (UnimplementedChatServiceServer) ListTools(context.Context, *ListToolsReque
 }
 func (UnimplementedChatServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetUsage not implemented")
+}
+func (UnimplementedChatServiceServer) GetLimits(context.Context, *GetLimitsRequest) (*GetLimitsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetLimits not implemented")
 }
 func (UnimplementedChatServiceServer) mustEmbedUnimplementedChatServiceServer() {}
 
@@ -283,6 +303,24 @@ func _ChatService_GetUsage_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChatService_GetLimits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLimitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatServiceServer).GetLimits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/ainative.chat.v1.ChatService/GetLimits",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatServiceServer).GetLimits(ctx, req.(*GetLimitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _ChatService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "ainative.chat.v1.ChatService",
 	HandlerType: (*ChatServiceServer)(nil),
@@ -306,6 +344,10 @@ var _ChatService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsage",
 			Handler:    _ChatService_GetUsage_Handler,
+		},
+		{
+			MethodName: "GetLimits",
+			Handler:    _ChatService_GetLimits_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

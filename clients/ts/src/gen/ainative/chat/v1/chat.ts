@@ -498,6 +498,43 @@ export interface GetUsageResponse {
   byDay: DayUsage[];
 }
 
+export interface GetLimitsRequest {
+}
+
+/** A per-minute rate (GCRA: the bucket refills continuously). */
+export interface RateLimitStatus {
+  limit: number;
+  /** Unset while the shared counters (Redis) cannot be read. */
+  remaining?:
+    | number
+    | undefined;
+  /** Seconds until the bucket is full again; unset with remaining. */
+  resetS?: number | undefined;
+}
+
+/** Estimated spending (USD at list prices) in the current UTC day. */
+export interface BudgetStatus {
+  limit: number;
+  spent: number;
+  remaining: number;
+}
+
+export interface ConcurrencyStatus {
+  limit: number;
+  /** Unset while the shared counters (Redis) cannot be read. */
+  inFlight?: number | undefined;
+}
+
+/** An unset field: no limit of that kind for this caller. */
+export interface GetLimitsResponse {
+  /** The verified JWT's sub; empty for the anonymous callers. */
+  user: string;
+  requests: RateLimitStatus | undefined;
+  tokens: RateLimitStatus | undefined;
+  budgetUsdPerDay: BudgetStatus | undefined;
+  maxConcurrent: ConcurrencyStatus | undefined;
+}
+
 function createBaseImageUrl(): ImageUrl {
   return { url: "", detail: "" };
 }
@@ -4346,6 +4383,502 @@ export const GetUsageResponse: MessageFns<GetUsageResponse> = {
   },
 };
 
+function createBaseGetLimitsRequest(): GetLimitsRequest {
+  return {};
+}
+
+export const GetLimitsRequest: MessageFns<GetLimitsRequest> = {
+  encode(_: GetLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetLimitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetLimitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetLimitsRequest {
+    return {};
+  },
+
+  toJSON(_: GetLimitsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetLimitsRequest>, I>>(base?: I): GetLimitsRequest {
+    return GetLimitsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetLimitsRequest>, I>>(_: I): GetLimitsRequest {
+    const message = createBaseGetLimitsRequest();
+    return message;
+  },
+};
+
+function createBaseRateLimitStatus(): RateLimitStatus {
+  return { limit: 0, remaining: undefined, resetS: undefined };
+}
+
+export const RateLimitStatus: MessageFns<RateLimitStatus> = {
+  encode(message: RateLimitStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limit !== 0) {
+      writer.uint32(8).int64(message.limit);
+    }
+    if (message.remaining !== undefined) {
+      writer.uint32(16).int64(message.remaining);
+    }
+    if (message.resetS !== undefined) {
+      writer.uint32(25).double(message.resetS);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RateLimitStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRateLimitStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.limit = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.remaining = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.resetS = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RateLimitStatus {
+    return {
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      remaining: isSet(object.remaining) ? globalThis.Number(object.remaining) : undefined,
+      resetS: isSet(object.resetS)
+        ? globalThis.Number(object.resetS)
+        : isSet(object.reset_s)
+        ? globalThis.Number(object.reset_s)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RateLimitStatus): unknown {
+    const obj: any = {};
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.remaining !== undefined) {
+      obj.remaining = Math.round(message.remaining);
+    }
+    if (message.resetS !== undefined) {
+      obj.resetS = floatToJson(message.resetS);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RateLimitStatus>, I>>(base?: I): RateLimitStatus {
+    return RateLimitStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RateLimitStatus>, I>>(object: I): RateLimitStatus {
+    const message = createBaseRateLimitStatus();
+    message.limit = object.limit ?? 0;
+    message.remaining = object.remaining ?? undefined;
+    message.resetS = object.resetS ?? undefined;
+    return message;
+  },
+};
+
+function createBaseBudgetStatus(): BudgetStatus {
+  return { limit: 0, spent: 0, remaining: 0 };
+}
+
+export const BudgetStatus: MessageFns<BudgetStatus> = {
+  encode(message: BudgetStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limit !== 0) {
+      writer.uint32(9).double(message.limit);
+    }
+    if (message.spent !== 0) {
+      writer.uint32(17).double(message.spent);
+    }
+    if (message.remaining !== 0) {
+      writer.uint32(25).double(message.remaining);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BudgetStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBudgetStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.limit = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.spent = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.remaining = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BudgetStatus {
+    return {
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      spent: isSet(object.spent) ? globalThis.Number(object.spent) : 0,
+      remaining: isSet(object.remaining) ? globalThis.Number(object.remaining) : 0,
+    };
+  },
+
+  toJSON(message: BudgetStatus): unknown {
+    const obj: any = {};
+    if (message.limit !== 0) {
+      obj.limit = floatToJson(message.limit);
+    }
+    if (message.spent !== 0) {
+      obj.spent = floatToJson(message.spent);
+    }
+    if (message.remaining !== 0) {
+      obj.remaining = floatToJson(message.remaining);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BudgetStatus>, I>>(base?: I): BudgetStatus {
+    return BudgetStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BudgetStatus>, I>>(object: I): BudgetStatus {
+    const message = createBaseBudgetStatus();
+    message.limit = object.limit ?? 0;
+    message.spent = object.spent ?? 0;
+    message.remaining = object.remaining ?? 0;
+    return message;
+  },
+};
+
+function createBaseConcurrencyStatus(): ConcurrencyStatus {
+  return { limit: 0, inFlight: undefined };
+}
+
+export const ConcurrencyStatus: MessageFns<ConcurrencyStatus> = {
+  encode(message: ConcurrencyStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limit !== 0) {
+      writer.uint32(8).int64(message.limit);
+    }
+    if (message.inFlight !== undefined) {
+      writer.uint32(16).int64(message.inFlight);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConcurrencyStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConcurrencyStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.limit = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.inFlight = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConcurrencyStatus {
+    return {
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      inFlight: isSet(object.inFlight)
+        ? globalThis.Number(object.inFlight)
+        : isSet(object.in_flight)
+        ? globalThis.Number(object.in_flight)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ConcurrencyStatus): unknown {
+    const obj: any = {};
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.inFlight !== undefined) {
+      obj.inFlight = Math.round(message.inFlight);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConcurrencyStatus>, I>>(base?: I): ConcurrencyStatus {
+    return ConcurrencyStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConcurrencyStatus>, I>>(object: I): ConcurrencyStatus {
+    const message = createBaseConcurrencyStatus();
+    message.limit = object.limit ?? 0;
+    message.inFlight = object.inFlight ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetLimitsResponse(): GetLimitsResponse {
+  return { user: "", requests: undefined, tokens: undefined, budgetUsdPerDay: undefined, maxConcurrent: undefined };
+}
+
+export const GetLimitsResponse: MessageFns<GetLimitsResponse> = {
+  encode(message: GetLimitsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== "") {
+      writer.uint32(10).string(message.user);
+    }
+    if (message.requests !== undefined) {
+      RateLimitStatus.encode(message.requests, writer.uint32(18).fork()).join();
+    }
+    if (message.tokens !== undefined) {
+      RateLimitStatus.encode(message.tokens, writer.uint32(26).fork()).join();
+    }
+    if (message.budgetUsdPerDay !== undefined) {
+      BudgetStatus.encode(message.budgetUsdPerDay, writer.uint32(34).fork()).join();
+    }
+    if (message.maxConcurrent !== undefined) {
+      ConcurrencyStatus.encode(message.maxConcurrent, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetLimitsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetLimitsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requests = RateLimitStatus.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.tokens = RateLimitStatus.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.budgetUsdPerDay = BudgetStatus.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.maxConcurrent = ConcurrencyStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetLimitsResponse {
+    return {
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      requests: isSet(object.requests) ? RateLimitStatus.fromJSON(object.requests) : undefined,
+      tokens: isSet(object.tokens) ? RateLimitStatus.fromJSON(object.tokens) : undefined,
+      budgetUsdPerDay: isSet(object.budgetUsdPerDay)
+        ? BudgetStatus.fromJSON(object.budgetUsdPerDay)
+        : isSet(object.budget_usd_per_day)
+        ? BudgetStatus.fromJSON(object.budget_usd_per_day)
+        : undefined,
+      maxConcurrent: isSet(object.maxConcurrent)
+        ? ConcurrencyStatus.fromJSON(object.maxConcurrent)
+        : isSet(object.max_concurrent)
+        ? ConcurrencyStatus.fromJSON(object.max_concurrent)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetLimitsResponse): unknown {
+    const obj: any = {};
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.requests !== undefined) {
+      obj.requests = RateLimitStatus.toJSON(message.requests);
+    }
+    if (message.tokens !== undefined) {
+      obj.tokens = RateLimitStatus.toJSON(message.tokens);
+    }
+    if (message.budgetUsdPerDay !== undefined) {
+      obj.budgetUsdPerDay = BudgetStatus.toJSON(message.budgetUsdPerDay);
+    }
+    if (message.maxConcurrent !== undefined) {
+      obj.maxConcurrent = ConcurrencyStatus.toJSON(message.maxConcurrent);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetLimitsResponse>, I>>(base?: I): GetLimitsResponse {
+    return GetLimitsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetLimitsResponse>, I>>(object: I): GetLimitsResponse {
+    const message = createBaseGetLimitsResponse();
+    message.user = object.user ?? "";
+    message.requests = (object.requests !== undefined && object.requests !== null)
+      ? RateLimitStatus.fromPartial(object.requests)
+      : undefined;
+    message.tokens = (object.tokens !== undefined && object.tokens !== null)
+      ? RateLimitStatus.fromPartial(object.tokens)
+      : undefined;
+    message.budgetUsdPerDay = (object.budgetUsdPerDay !== undefined && object.budgetUsdPerDay !== null)
+      ? BudgetStatus.fromPartial(object.budgetUsdPerDay)
+      : undefined;
+    message.maxConcurrent = (object.maxConcurrent !== undefined && object.maxConcurrent !== null)
+      ? ConcurrencyStatus.fromPartial(object.maxConcurrent)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * ChatService answers chat completions through the provider named in the
  * request (or inferred from the model id).
@@ -4356,7 +4889,9 @@ export const GetUsageResponse: MessageFns<GetUsageResponse> = {
  *   x-request-id    correlation id, echoed in the response metadata
  * Errors carry google.rpc.Status details with a google.rpc.ErrorInfo whose
  * reason is the gateway error code (e.g. "invalid_request", "rate_limited")
- * and whose metadata may hold "param" and "retry_after".
+ * and whose metadata may hold "param" and "retry_after" (a refusal by the
+ * caller's limits also carries a google.rpc.RetryInfo). A caller with a rate
+ * limit gets OpenAI's x-ratelimit-* as trailing metadata on every chat call.
  */
 export type ChatServiceService = typeof ChatServiceService;
 export const ChatServiceService = {
@@ -4427,6 +4962,20 @@ export const ChatServiceService = {
     responseSerialize: (value: GetUsageResponse): Buffer => Buffer.from(GetUsageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetUsageResponse => GetUsageResponse.decode(value),
   },
+  /**
+   * The caller's limits (requests and tokens per minute, daily budget, requests
+   * in flight) and where it stands now; the verified JWT's sub, or the
+   * anonymous callers together.
+   */
+  getLimits: {
+    path: "/ainative.chat.v1.ChatService/GetLimits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetLimitsRequest): Buffer => Buffer.from(GetLimitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetLimitsRequest => GetLimitsRequest.decode(value),
+    responseSerialize: (value: GetLimitsResponse): Buffer => Buffer.from(GetLimitsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetLimitsResponse => GetLimitsResponse.decode(value),
+  },
 } as const;
 
 export interface ChatServiceServer extends UntypedServiceImplementation {
@@ -4445,6 +4994,12 @@ export interface ChatServiceServer extends UntypedServiceImplementation {
   listTools: handleUnaryCall<ListToolsRequest, ListToolsResponse>;
   /** The verified caller's own usage (requires a valid JWT). */
   getUsage: handleUnaryCall<GetUsageRequest, GetUsageResponse>;
+  /**
+   * The caller's limits (requests and tokens per minute, daily budget, requests
+   * in flight) and where it stands now; the verified JWT's sub, or the
+   * anonymous callers together.
+   */
+  getLimits: handleUnaryCall<GetLimitsRequest, GetLimitsResponse>;
 }
 
 export interface ChatServiceClient extends Client {
@@ -4540,6 +5095,26 @@ export interface ChatServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetUsageResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The caller's limits (requests and tokens per minute, daily budget, requests
+   * in flight) and where it stands now; the verified JWT's sub, or the
+   * anonymous callers together.
+   */
+  getLimits(
+    request: GetLimitsRequest,
+    callback: (error: ServiceError | null, response: GetLimitsResponse) => void,
+  ): ClientUnaryCall;
+  getLimits(
+    request: GetLimitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetLimitsResponse) => void,
+  ): ClientUnaryCall;
+  getLimits(
+    request: GetLimitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetLimitsResponse) => void,
   ): ClientUnaryCall;
 }
 

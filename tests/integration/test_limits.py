@@ -155,8 +155,9 @@ async def test_third_concurrent_call_is_too_many_concurrent(
     anthropic_emu.enqueue(Fault(delay=1.0), Fault(delay=1.0))
     erin = bearer("erin")
     held = [asyncio.create_task(chat(http, gw.url, erin)) for _ in range(2)]
-    while len(anthropic_emu.requests) < 2:
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # both reached the provider
+        while len(anthropic_emu.requests) < 2:  # noqa: ASYNC110 - the emulator has no event to wait on
+            await asyncio.sleep(0.01)
     status, headers, body = await chat(http, gw.url, erin)
     assert (status, body["error"]["code"], headers["Retry-After"]) == (429, "too_many_concurrent", "1")
     assert len(anthropic_emu.requests) == 2

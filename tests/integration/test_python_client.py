@@ -18,11 +18,13 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -32,9 +34,12 @@ sys.path.insert(0, str(CLIENT_DIR / "src"))
 
 from ainative_gateway import (  # noqa: E402
     AsyncGatewayClient,
+    BudgetExceededError,
+    BudgetLimit,
     ChatCompletion,
     ChatCompletionChunk,
     Choice,
+    ConcurrencyLimit,
     DayUsage,
     GatewayClient,
     GatewayConnectionError,
@@ -43,16 +48,19 @@ from ainative_gateway import (  # noqa: E402
     InvalidRequestError,
     InvalidTokenError,
     InvalidToolSchemaError,
+    Limits,
     Message,
     MissingTokenError,
     Model,
     ModelUsage,
     Pricing,
     ProviderOverloadedError,
+    RateLimit,
     RateLimitedError,
     StreamAssembler,
     Tool,
     ToolCall,
+    TooManyConcurrentError,
     UnsupportedProviderError,
     Usage,
     UsageReport,
@@ -577,3 +585,229 @@ async def test_cli_usage_errors_and_help(cli: RunCli, anthropic_emu: AnthropicEm
     anthropic_emu.enqueue(Turn(text="read from stdin", usage=(3, 3)))
     assert await cli("chat", stdin=b"Hello from a pipe") == (0, "read from stdin\n", "")
     assert anthropic_emu.requests[-1].json["messages"][0]["content"][0]["text"] == "Hello from a pipe"
+
+
+# --- limits per caller (issue 12) ------------------------------------------------------------------------
+
+MODES = ["rest-async", "rest-sync", "grpc-async", "grpc-sync"]
+
+
+async def start_limited(settings: Settings, **limits: Any) -> Running:
+    """A one-process gateway that passes a provider's 429 straight through (no upstream retries), with `limits`
+    (Settings fields: rate_limit_rpm, rate_limit_tpm, budget_usd_per_day, max_concurrent)."""
+    running, _ = await run_gateway(
+        dataclasses.replace(settings, jwt_secret=SECRET, upstream_max_retries=0, **limits), "inprocess")
+    return running
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> tuple[str, str]:
+    transport, how = request.param.split("-")
+    return transport, how
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Api]]:
+    made: list[Api] = []
+    yield made
+    for api in made:
+        await api.close()
+
+
+async def test_retry_after_is_waited_within_max_retry_wait_and_a_far_one_raised_at_once(
+    settings: Settings, llama_emu: LlamaEmulator, mode: tuple[str, str], clients: list[Api]
+) -> None:
+    gw = await start_limited(settings)
+    try:
+        # a provider 429 with Retry-After 0.4 s: waited (backoff 0 would retry at once), then the retry succeeds
+        api = Api(*mode, gw, max_retries=1)
+        clients.append(api)
+        llama_emu.enqueue(Fault(status=429, retry_after=0.4), Turn(text="after the wait", usage=(1, 3)))
+        started = time.monotonic()
+        reply = await api.call("chat", "hi", model=LLAMA)
+        assert reply.content == "after the wait" and len(llama_emu.requests) == 2
+        assert time.monotonic() - started >= 0.4
+        # Retry-After an hour away: raised at once, never slept on, never retried; retry_after tells when
+        llama_emu.enqueue(Fault(status=429, retry_after=3600))
+        started = time.monotonic()
+        with pytest.raises(RateLimitedError) as far:
+            await api.call("chat", "hi", model=LLAMA)
+        assert time.monotonic() - started < 2.0 and len(llama_emu.requests) == 3
+        assert (type(far.value), far.value.code, far.value.status, far.value.retry_after) == (
+            RateLimitedError, "rate_limited", 429, 3600)
+        # "far" is the client's max_retry_wait: 0.4 s is too far for a client that waits at most 0.1 s
+        impatient = Api(*mode, gw, max_retries=2, max_retry_wait=0.1)
+        clients.append(impatient)
+        llama_emu.enqueue(Fault(status=429, retry_after=0.4))
+        with pytest.raises(RateLimitedError) as near:
+            await impatient.call("chat", "hi", model=LLAMA)
+        assert near.value.retry_after == 0.4 and len(llama_emu.requests) == 4
+        # streams alike, before their first chunk
+        llama_emu.enqueue(Fault(status=429, retry_after=3600))
+        chunks, error = await api.stream("hi", model=LLAMA)
+        assert chunks == [] and isinstance(error, RateLimitedError) and error.retry_after == 3600
+        assert len(llama_emu.requests) == 5
+    finally:
+        await gw.gateway.stop(grace=0.5)
+
+
+def seconds_to_utc_midnight() -> float:
+    return 86400 - time.time() % 86400
+
+
+async def test_each_limit_refusal_raises_its_own_class_with_retry_after(
+    settings: Settings, anthropic_emu: AnthropicEmulator, mode: tuple[str, str], clients: list[Api]
+) -> None:
+    if seconds_to_utc_midnight() < 120:
+        pytest.skip("the daily budget starts afresh within two minutes")
+    gw = await start_limited(settings, rate_limit_rpm=2, max_concurrent=1, budget_usd_per_day=0.01)
+
+    def client(sub: str, **options: Any) -> Api:
+        clients.append(Api(*mode, gw, token=token(sub), **options))
+        return clients[-1]
+
+    try:
+        # requests per minute: the third of a minute is refused; rpm 2 refills one every 30 s
+        rpm = client("rpm-user", max_retry_wait=5.0)
+        for _ in range(2):
+            anthropic_emu.enqueue(Turn(text="ok", usage=(1, 1)))
+            assert (await rpm.call("chat", "hi", model=CLAUDE)).content == "ok"
+        with pytest.raises(RateLimitedError) as limited:
+            await rpm.call("chat", "hi", model=CLAUDE)
+        err = limited.value
+        assert (type(err), err.code, err.status, err.type) == (RateLimitedError, "rate_limited", 429, "rate_limit_error")
+        assert err.retry_after is not None and 5 < err.retry_after <= 30  # beyond max_retry_wait: raised at once
+        # the daily budget: 0.0105 USD spent of 0.01; refused until 00:00 UTC, raised at once (never slept on)
+        spender = client("spender")  # max_retries 2, max_retry_wait 60
+        anthropic_emu.enqueue(Turn(text="pricey", usage=(1000, 500)))
+        await spender.call("chat", "hi", model=CLAUDE)
+        started = time.monotonic()
+        with pytest.raises(BudgetExceededError) as budget:
+            await spender.call("chat", "hi", model=CLAUDE)
+        err = budget.value
+        assert time.monotonic() - started < 2.0
+        assert (err.code, err.status, err.type) == ("budget_exceeded", 429, "rate_limit_error")
+        assert isinstance(err, RateLimitedError) and err.retry_after is not None
+        assert abs(err.retry_after - seconds_to_utc_midnight()) <= 3
+        # requests in flight: a second one while the first is running is refused, Retry-After 1
+        busy, eager = client("busy"), client("busy", max_retries=0)
+        anthropic_emu.enqueue(Fault(delay=1.5))
+        first = asyncio.create_task(busy.call("chat", "slow one", model=CLAUDE))
+        await asyncio.sleep(0.5)
+        with pytest.raises(TooManyConcurrentError) as concurrent:
+            await eager.call("chat", "hi", model=CLAUDE)
+        err = concurrent.value
+        assert (err.code, err.status, err.retry_after) == ("too_many_concurrent", 429, 1)
+        assert isinstance(err, RateLimitedError)
+        await first
+        # the client waits that 1 s and retries: admitted once the slow one has finished
+        patient = client("patient")
+        anthropic_emu.enqueue(Fault(delay=0.6), Turn(text="after my turn", usage=(1, 1)))
+        first = asyncio.create_task(patient.call("chat", "slow one", model=CLAUDE))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        assert (await patient.call("chat", "hi", model=CLAUDE)).content == "after my turn"
+        assert time.monotonic() - started >= 1.0
+        await first
+        # every refusal was answered by the gateway: none reached the provider
+        assert len(anthropic_emu.requests) == 2 + 1 + 1 + 2
+    finally:
+        await gw.gateway.stop(grace=0.5)
+
+
+def refilled(limit: int, reset_s: float) -> int:
+    """What is left of a per-minute bucket that is full again in reset_s (the gateway rounds reset_s to ms)."""
+    return int((60 - reset_s) * limit / 60 + 1e-6)
+
+
+FULL_LIMITS = {"rate_limit_rpm": 60, "rate_limit_tpm": 10000, "budget_usd_per_day": 5.0, "max_concurrent": 4}
+
+
+async def test_limits_reports_the_callers_limits_and_where_it_stands(
+    settings: Settings, anthropic_emu: AnthropicEmulator, mode: tuple[str, str], clients: list[Api]
+) -> None:
+    if seconds_to_utc_midnight() < 60:
+        pytest.skip("the daily budget starts afresh within a minute")
+    gw = await start_limited(settings, **FULL_LIMITS)
+    try:
+        alice = Api(*mode, gw, token=token("alice"))
+        clients.append(alice)
+        assert await alice.call("limits") == Limits(
+            user="alice", requests=RateLimit(60, 60, 0.0), tokens=RateLimit(10000, 10000, 0.0),
+            budget_usd_per_day=BudgetLimit(5.0, 0.0, 5.0), max_concurrent=ConcurrencyLimit(4, 0))
+        anthropic_emu.enqueue(Turn(text="hi", usage=(1000, 500)))  # 1,500 tokens, 0.0105 USD
+        await alice.call("chat", "hi", model=CLAUDE)
+        got = await alice.call("limits")
+        assert (got.user, got.requests.limit, got.requests.remaining) == ("alice", 60, 59)
+        assert 0.5 < got.requests.reset_s <= 1.0  # one request is 1 s of a 60 rpm bucket
+        # 1,500 tokens are 9 s of a 10,000 tpm bucket, refilling 166.7 tokens a second since
+        assert got.tokens.limit == 10000 and 8.0 < got.tokens.reset_s <= 9.0
+        assert abs(got.tokens.remaining - refilled(10000, got.tokens.reset_s)) <= 1  # reset_s is rounded to 1 ms
+        assert 8500 <= got.tokens.remaining < 8667
+        assert got.budget_usd_per_day == BudgetLimit(5.0, pytest.approx(0.0105), pytest.approx(4.9895))
+        assert got.max_concurrent == ConcurrencyLimit(4, 0)
+        anonymous = Api(*mode, gw)
+        clients.append(anonymous)
+        assert (await anonymous.call("limits")).user is None
+    finally:
+        await gw.gateway.stop(grace=0.5)
+    # a gateway without limits: every group unset
+    unlimited = await start_limited(settings)
+    try:
+        api = Api(*mode, unlimited, token=token("alice"))
+        clients.append(api)
+        got = await api.call("limits")
+        assert got == Limits(user="alice")
+        # to_dict() (gateway-chat limits --json) is the REST body, whichever transport answered
+        async with httpx.AsyncClient() as http:
+            raw = await http.get(f"{unlimited.url}/v1/limits", headers={"authorization": f"Bearer {token('alice')}"})
+        assert got.to_dict() == raw.json() == {
+            "object": "limits", "user": "alice", "requests": {"limit": None, "remaining": None, "reset_s": None},
+            "tokens": {"limit": None, "remaining": None, "reset_s": None},
+            "budget_usd_per_day": {"limit": None, "spent": None, "remaining": None},
+            "max_concurrent": {"limit": None, "in_flight": None}}
+    finally:
+        await unlimited.gateway.stop(grace=0.5)
+
+
+async def test_cli_limits_prints_a_table_and_json(settings: Settings, anthropic_emu: AnthropicEmulator,
+                                                  gateway_chat: Path) -> None:
+    if seconds_to_utc_midnight() < 60:
+        pytest.skip("the daily budget starts afresh within a minute")
+    gw = await start_limited(settings, **FULL_LIMITS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_URL"] = gw.url
+
+    async def cli(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(str(gateway_chat), *args, env=env,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    try:
+        assert await cli("--token", token("bob"), "limits") == (0, (
+            "limits of bob\n"
+            "\n"
+            "LIMIT                   MAX  REMAINING\n"
+            "requests per minute      60         60  full again in 0s\n"
+            "tokens per minute    10,000     10,000  full again in 0s\n"
+            "USD per day (UTC)      5.00       5.00  spent 0.00 today\n"
+            "requests in flight        4          4  in flight 0\n"), "")
+        anthropic_emu.enqueue(Turn(text="hi", usage=(1000, 500)))
+        assert (await cli("--token", token("carol"), "chat", "hi"))[0] == 0
+        code, out, err = await cli("limits", "--token", token("carol"), "--json")
+        assert (code, err) == (0, "")
+        body = json.loads(out)
+        assert 0.0 < body["requests"].pop("reset_s") <= 1.0
+        tokens_reset = body["tokens"].pop("reset_s")
+        assert 8.0 < tokens_reset <= 9.0 and abs(body["tokens"]["remaining"] - refilled(10000, tokens_reset)) <= 1
+        body["tokens"].pop("remaining")
+        assert body == {"object": "limits", "user": "carol", "requests": {"limit": 60, "remaining": 59},
+                        "tokens": {"limit": 10000},
+                        "budget_usd_per_day": {"limit": 5.0, "spent": 0.0105, "remaining": 4.9895},
+                        "max_concurrent": {"limit": 4, "in_flight": 0}}
+        code, out, err = await cli("--grpc", gw.grpc_target, "limits")  # no token: the anonymous callers
+        assert (code, err) == (0, "") and out.startswith("limits of anonymous callers\n\nLIMIT ")
+    finally:
+        await gw.gateway.stop(grace=0.5)

@@ -12,7 +12,7 @@ from ainative_gateway._proto.ainative.chat.v1 import chat_pb2 as pb
 from ainative_gateway._proto.ainative.chat.v1 import chat_pb2_grpc
 from ainative_gateway._transport import USER_AGENT, CallOptions
 from ainative_gateway.errors import GatewayError, from_grpc
-from ainative_gateway.results import ChatCompletion, ChatCompletionChunk, Model, Tool, UsageReport
+from ainative_gateway.results import ChatCompletion, ChatCompletionChunk, Limits, Model, Tool, UsageReport
 
 CHANNEL_OPTIONS = (("grpc.primary_user_agent", USER_AGENT),)
 
@@ -85,6 +85,10 @@ class AsyncGrpcTransport:
         resp, _ = await self._unary("GetUsage", req, o)
         return codec.usage_report(resp)
 
+    async def limits(self, o: CallOptions) -> Limits:
+        resp, _ = await self._unary("GetLimits", pb.GetLimitsRequest(), o)
+        return codec.limits(resp)
+
     async def aclose(self) -> None:
         if self._channel is not None:
             await self._channel.close()
@@ -133,6 +137,10 @@ class GrpcTransport:
     def usage(self, from_date: str | None, to_date: str | None, o: CallOptions) -> UsageReport:
         resp, _ = self._unary("GetUsage", pb.GetUsageRequest(from_date=from_date or "", to_date=to_date or ""), o)
         return codec.usage_report(resp)
+
+    def limits(self, o: CallOptions) -> Limits:
+        resp, _ = self._unary("GetLimits", pb.GetLimitsRequest(), o)
+        return codec.limits(resp)
 
     def close(self) -> None:
         self._channel.close()

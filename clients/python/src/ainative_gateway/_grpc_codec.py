@@ -15,16 +15,20 @@ from google.protobuf import struct_pb2
 from ainative_gateway._proto.ainative.chat.v1 import chat_pb2 as pb
 from ainative_gateway.errors import InvalidRequestError, InvalidToolSchemaError
 from ainative_gateway.results import (
+    BudgetLimit,
     ChatCompletion,
     ChatCompletionChunk,
     Choice,
     ChunkChoice,
+    ConcurrencyLimit,
     DayUsage,
     Delta,
+    Limits,
     Message,
     Model,
     ModelUsage,
     Pricing,
+    RateLimit,
     Tool,
     ToolCall,
     ToolCallDelta,
@@ -301,3 +305,23 @@ def usage_report(r: pb.GetUsageResponse) -> UsageReport:
     return UsageReport(user=r.user, from_date=r.from_date or None, to_date=r.to_date or None, totals=_totals(r.totals),
                        by_model=[ModelUsage(m.model, m.provider, _totals(m.totals)) for m in r.by_model],
                        by_day=[DayUsage(d.date, _totals(d.totals)) for d in r.by_day])
+
+
+def _rate(r: pb.RateLimitStatus) -> RateLimit:
+    return RateLimit(r.limit, r.remaining if r.HasField("remaining") else None,
+                     r.reset_s if r.HasField("reset_s") else None)
+
+
+def limits(r: pb.GetLimitsResponse) -> Limits:
+    """``GetLimitsResponse``: an unset group is a limit the caller does not have (``None``, as REST's null)."""
+    return Limits(
+        user=r.user or None,
+        requests=_rate(r.requests) if r.HasField("requests") else None,
+        tokens=_rate(r.tokens) if r.HasField("tokens") else None,
+        budget_usd_per_day=(BudgetLimit(r.budget_usd_per_day.limit, r.budget_usd_per_day.spent,
+                                        r.budget_usd_per_day.remaining)
+                            if r.HasField("budget_usd_per_day") else None),
+        max_concurrent=(ConcurrencyLimit(r.max_concurrent.limit, r.max_concurrent.in_flight
+                                         if r.max_concurrent.HasField("in_flight") else None)
+                        if r.HasField("max_concurrent") else None),
+    )

@@ -17,7 +17,7 @@ from ainative_gateway.errors import (
     from_rest,
     make_error,
 )
-from ainative_gateway.results import ChatCompletion, ChatCompletionChunk, Model, Tool, UsageReport
+from ainative_gateway.results import ChatCompletion, ChatCompletionChunk, Limits, Model, Tool, UsageReport
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -150,6 +150,10 @@ class AsyncRestTransport:
         data, _ = await self._call("GET", "/v1/usage", o, params=_usage_params(from_date, to_date))
         return UsageReport.from_dict(data)
 
+    async def limits(self, o: CallOptions) -> Limits:
+        data, _ = await self._call("GET", "/v1/limits", o)
+        return Limits.from_dict(data)
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -198,6 +202,10 @@ class RestTransport:
     def usage(self, from_date: str | None, to_date: str | None, o: CallOptions) -> UsageReport:
         data, _ = self._call("GET", "/v1/usage", o, params=_usage_params(from_date, to_date))
         return UsageReport.from_dict(data)
+
+    def limits(self, o: CallOptions) -> Limits:
+        data, _ = self._call("GET", "/v1/limits", o)
+        return Limits.from_dict(data)
 
     def close(self) -> None:
         self._http.close()

@@ -1,4 +1,4 @@
-"""``gateway-chat``: chat with the gateway, list its models and tools, read your usage.
+"""``gateway-chat``: chat with the gateway, list its models and tools, read your usage and your limits.
 
 Exit status: 0 on success, 1 when the gateway (or the way to it) answered an error, 2 on a usage error,
 130 when interrupted. Errors are one line on stderr: ``error: <code>: <message>``.
@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from ainative_gateway._version import __version__
 from ainative_gateway.client import DEFAULT_URL, GatewayClient
 from ainative_gateway.errors import GatewayError
-from ainative_gateway.results import ChatCompletion, StreamAssembler, ToolCall
+from ainative_gateway.results import ChatCompletion, Limits, RateLimit, StreamAssembler, ToolCall
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 
@@ -29,6 +29,7 @@ examples:
   gateway-chat --grpc 127.0.0.1:50051 models
   gateway-chat tools --group zerodb
   gateway-chat --token "$JWT" usage --from 2026-11-01 --to 2026-11-30
+  gateway-chat --token "$JWT" limits
 
 environment (flags win):
   GATEWAY_URL           REST base URL (default {DEFAULT_URL})
@@ -109,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--to", dest="to_date", metavar="YYYY-MM-DD", help="last day (inclusive, UTC)")
     usage.add_argument("--json", action="store_true", help="print JSON (the REST /v1/usage shape)")
     _connection_options(usage, suppress=True)
+
+    limits = commands.add_parser("limits", help="your limits and where you stand",
+                                 description="Your limits (requests and tokens per minute, USD per UTC day, "
+                                             "requests in flight) and what is left of each now. The JWT "
+                                             "(--token) names you; without one, the anonymous callers' limits.")
+    limits.add_argument("--json", action="store_true", help="print JSON (the REST /v1/limits shape)")
+    _connection_options(limits, suppress=True)
     return parser
 
 
@@ -241,6 +249,45 @@ def run_usage(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> N
     _table(rows, out, right=(1, 2, 3, 4, 5))
 
 
+def _usd(value: float) -> str:
+    """At least cents, at most micro-dollars: 5 -> 5.00, 0.0105 -> 0.0105."""
+    text = f"{value:.6f}".rstrip("0")
+    return text + "0" * (2 - len(text.split(".")[1]))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"  # None: the gateway could not read its shared counters
+
+
+def run_limits(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> None:
+    limits: Limits = client.limits()
+    if args.json:
+        _print_json(limits.to_dict(), out)
+        return
+    out.write(f"limits of {limits.user or 'anonymous callers'}\n\n")
+
+    def rate(label: str, r: RateLimit | None) -> list[str]:
+        if r is None:
+            return [label, "none", "", ""]
+        return [label, f"{r.limit:,}", _count(r.remaining),
+                f"full again in {_seconds(r.reset_s)}" if r.reset_s is not None else ""]
+
+    b, c = limits.budget_usd_per_day, limits.max_concurrent
+    rows = [["LIMIT", "MAX", "REMAINING", ""],
+            rate("requests per minute", limits.requests),
+            rate("tokens per minute", limits.tokens),
+            ["USD per day (UTC)", _usd(b.limit), _usd(b.remaining), f"spent {_usd(b.spent)} today"] if b
+            else ["USD per day (UTC)", "none", "", ""],
+            ["requests in flight", f"{c.limit:,}",
+             _count(None if c.in_flight is None else max(c.limit - c.in_flight, 0)),
+             f"in flight {_count(c.in_flight)}"] if c else ["requests in flight", "none", "", ""]]
+    _table(rows, out, right=(1, 2))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -253,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_models(client, args, out)
             elif args.command == "tools":
                 run_tools(client, args, out)
+            elif args.command == "limits":
+                run_limits(client, args, out)
             else:
                 run_usage(client, args, out)
     except GatewayError as err:

@@ -2,8 +2,10 @@
 
 Retries follow the guide's Pattern 5 (retry with exponential backoff), with the usual limits: connection
 failures, 429 and 5xx are retried at most ``max_retries`` times, waiting the server's ``Retry-After`` when it
-gives one (up to 60 s) and else ``backoff * 2**n`` (capped at 8 s, up to 25 % jitter); other 4xx never are.
-A stream is retried only until its first chunk arrived.
+gives one and else ``backoff * 2**n`` (capped at 8 s, up to 25 % jitter); other 4xx never are. A
+``Retry-After`` longer than ``max_retry_wait`` (60 s by default) is not slept on: the error is raised at once,
+``retry_after`` telling the caller when to come back (a ``budget_exceeded`` refusal's is the time to the next
+UTC day). A stream is retried only until its first chunk arrived.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from ainative_gateway._request import Messages, ToolLike, chat_body, date_param
 from ainative_gateway._rest import AsyncRestTransport, RestTransport
 from ainative_gateway._transport import CallOptions
 from ainative_gateway.errors import GatewayError
-from ainative_gateway.results import ChatCompletion, ChatCompletionChunk, Model, Tool, UsageReport
+from ainative_gateway.results import ChatCompletion, ChatCompletionChunk, Limits, Model, Tool, UsageReport
 
 __all__ = ["DEFAULT_GRPC_TARGET", "DEFAULT_URL", "AsyncGatewayClient", "GatewayClient", "resolve_endpoint"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_GRPC_TARGET = "127.0.0.1:50051"
-MAX_RETRY_AFTER = 60.0
+MAX_RETRY_AFTER = 60.0  # the default max_retry_wait
 MAX_BACKOFF = 8.0
 Transport = Literal["rest", "grpc"]
 
@@ -63,11 +65,11 @@ class _ClientBase:
     def __init__(self, base_url: str | None = None, *, grpc_target: str | None = None,
                  transport: Transport | None = None, token: str | None = None, provider_key: str | None = None,
                  model: str | None = None, timeout: float | None = 60.0, max_retries: int = 2,
-                 backoff: float = 0.5) -> None:
+                 backoff: float = 0.5, max_retry_wait: float = MAX_RETRY_AFTER) -> None:
         if transport not in (None, "rest", "grpc"):
             raise ValueError(f"transport must be 'rest' or 'grpc', not {transport!r}")
-        if max_retries < 0 or backoff < 0:
-            raise ValueError("max_retries and backoff must not be negative")
+        if max_retries < 0 or backoff < 0 or max_retry_wait < 0:
+            raise ValueError("max_retries, backoff and max_retry_wait must not be negative")
         self.transport: Transport
         self.transport, self.base_url, self.grpc_target = resolve_endpoint(base_url, grpc_target, transport)
         self.token = token
@@ -76,6 +78,7 @@ class _ClientBase:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
+        self.max_retry_wait = max_retry_wait
 
     def _options(self, timeout: Any, provider_key: str | None, request_id: str | None) -> CallOptions:
         return CallOptions(token=self.token, provider_key=provider_key or self.provider_key, request_id=request_id,
@@ -85,8 +88,9 @@ class _ClientBase:
         """Seconds to wait before retrying after `err` on attempt `attempt` (0-based); None: give up."""
         if not err.retryable or attempt >= self.max_retries:
             return None
-        if err.retry_after is not None and 0 <= err.retry_after <= MAX_RETRY_AFTER:
-            return err.retry_after
+        if err.retry_after is not None:
+            # the server's advice is kept; one beyond max_retry_wait (a daily budget's hours) is raised at once
+            return err.retry_after if err.retry_after <= self.max_retry_wait else None
         return min(self.backoff * 2**attempt, MAX_BACKOFF) * (1 - 0.25 * random.random())
 
     def _chat_body(self, messages: Messages, model: str | None, provider: str | None,
@@ -116,17 +120,18 @@ class AsyncGatewayClient(_ClientBase):
     chosen when set) give it, as for ``gateway-chat``: see ``resolve_endpoint``. ``token`` is the JWT sent as
     ``authorization: Bearer``;
     ``provider_key`` a default BYOK key (each call may pass its own); ``model`` the default model;
-    ``timeout`` seconds per attempt (``None``: none); ``max_retries``/``backoff``: see the module doc.
+    ``timeout`` seconds per attempt (``None``: none); ``max_retries``/``backoff``/``max_retry_wait``: see the
+    module doc.
     """
 
     def __init__(self, base_url: str | None = None, *, grpc_target: str | None = None,
                  transport: Transport | None = None, token: str | None = None, provider_key: str | None = None,
                  model: str | None = None, timeout: float | None = 60.0, max_retries: int = 2, backoff: float = 0.5,
-                 grpc_credentials: grpc.ChannelCredentials | None = None,
+                 max_retry_wait: float = MAX_RETRY_AFTER, grpc_credentials: grpc.ChannelCredentials | None = None,
                  http_client: httpx.AsyncClient | None = None) -> None:
         super().__init__(base_url, grpc_target=grpc_target, transport=transport, token=token,
                          provider_key=provider_key, model=model, timeout=timeout, max_retries=max_retries,
-                         backoff=backoff)
+                         backoff=backoff, max_retry_wait=max_retry_wait)
         self._t: AsyncRestTransport | AsyncGrpcTransport = (
             AsyncGrpcTransport(self.grpc_target, grpc_credentials) if self.transport == "grpc"
             else AsyncRestTransport(self.base_url, http_client))
@@ -205,6 +210,12 @@ class AsyncGatewayClient(_ClientBase):
         o = self._options(timeout, None, None)
         return await self._retrying(lambda: self._t.usage(date_param(from_date), date_param(to_date), o))
 
+    async def limits(self, *, timeout: Any = UNSET) -> Limits:
+        """The caller's limits and where it stands now (``token`` names the caller; without one, the limits
+        of anonymous callers)."""
+        o = self._options(timeout, None, None)
+        return await self._retrying(lambda: self._t.limits(o))
+
     async def aclose(self) -> None:
         await self._t.aclose()
 
@@ -221,11 +232,11 @@ class GatewayClient(_ClientBase):
     def __init__(self, base_url: str | None = None, *, grpc_target: str | None = None,
                  transport: Transport | None = None, token: str | None = None, provider_key: str | None = None,
                  model: str | None = None, timeout: float | None = 60.0, max_retries: int = 2, backoff: float = 0.5,
-                 grpc_credentials: grpc.ChannelCredentials | None = None,
+                 max_retry_wait: float = MAX_RETRY_AFTER, grpc_credentials: grpc.ChannelCredentials | None = None,
                  http_client: httpx.Client | None = None) -> None:
         super().__init__(base_url, grpc_target=grpc_target, transport=transport, token=token,
                          provider_key=provider_key, model=model, timeout=timeout, max_retries=max_retries,
-                         backoff=backoff)
+                         backoff=backoff, max_retry_wait=max_retry_wait)
         self._t: RestTransport | GrpcTransport = (
             GrpcTransport(self.grpc_target, grpc_credentials) if self.transport == "grpc"
             else RestTransport(self.base_url, http_client))
@@ -295,6 +306,11 @@ class GatewayClient(_ClientBase):
               timeout: Any = UNSET) -> UsageReport:
         o = self._options(timeout, None, None)
         return self._retrying(lambda: self._t.usage(date_param(from_date), date_param(to_date), o))
+
+    def limits(self, *, timeout: Any = UNSET) -> Limits:
+        """See ``AsyncGatewayClient.limits``."""
+        o = self._options(timeout, None, None)
+        return self._retrying(lambda: self._t.limits(o))
 
     def close(self) -> None:
         self._t.close()

@@ -2,8 +2,14 @@
 
 REST errors carry ``{"error": {"message", "type", "code", "param"}}`` and a ``Retry-After`` header;
 gRPC errors carry a ``google.rpc.Status`` detail whose ``ErrorInfo.reason`` is the same code (and
-``metadata.param`` / ``metadata.retry_after``). Both are turned into the class of that code here, with
-``status`` always the HTTP status the gateway uses for the code, so retry rules read one field.
+``metadata.param`` / ``metadata.retry_after``, and a ``RetryInfo`` detail for the limits' refusals). Both are
+turned into the class of that code here, with ``status`` always the HTTP status the gateway uses for the code,
+so retry rules read one field.
+
+The three 429 refusals share one base class: ``except RateLimitedError`` catches ``rate_limited`` (a provider's
+or the caller's request/token rate), ``budget_exceeded`` (``BudgetExceededError``: the caller's daily budget;
+``retry_after`` is the time to the next UTC day) and ``too_many_concurrent`` (``TooManyConcurrentError``: the
+caller already has its maximum of requests in flight; ``retry_after`` 1 s).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "CODES",
+    "BudgetExceededError",
     "GatewayConnectionError",
     "GatewayError",
     "GatewayTimeoutError",
@@ -35,6 +42,7 @@ __all__ = [
     "RequestTimeoutError",
     "RequestTooLargeError",
     "ServiceUnavailableError",
+    "TooManyConcurrentError",
     "UnsupportedProviderError",
     "UpstreamError",
     "UpstreamTimeoutError",
@@ -59,6 +67,8 @@ CODES: dict[str, tuple[int, str, str]] = {
     "request_timeout": (408, "invalid_request_error", "DEADLINE_EXCEEDED"),
     "max_iterations_exceeded": (422, "agent_error", "ABORTED"),
     "rate_limited": (429, "rate_limit_error", "RESOURCE_EXHAUSTED"),
+    "budget_exceeded": (429, "rate_limit_error", "RESOURCE_EXHAUSTED"),
+    "too_many_concurrent": (429, "rate_limit_error", "RESOURCE_EXHAUSTED"),
     "provider_overloaded": (503, "overloaded_error", "UNAVAILABLE"),
     "upstream_error": (502, "provider_error", "UNAVAILABLE"),
     "service_unavailable": (503, "service_unavailable", "UNAVAILABLE"),
@@ -159,7 +169,19 @@ class MaxIterationsExceededError(GatewayError):
 
 
 class RateLimitedError(GatewayError):
-    """429 ``rate_limited`` (after the gateway's and this client's retries); see ``retry_after``."""
+    """429 ``rate_limited`` (after the gateway's and this client's retries); see ``retry_after``.
+
+    Also the base class of the other two 429 refusals, ``BudgetExceededError`` and ``TooManyConcurrentError``.
+    """
+
+
+class BudgetExceededError(RateLimitedError):
+    """429 ``budget_exceeded``: the caller's estimated spending today (UTC) reached its daily budget;
+    ``retry_after`` is the seconds to the next UTC day (so the client raises it at once, never sleeps on it)."""
+
+
+class TooManyConcurrentError(RateLimitedError):
+    """429 ``too_many_concurrent``: the caller already has its maximum of requests in flight (``retry_after`` 1)."""
 
 
 class ProviderOverloadedError(GatewayError):
@@ -216,6 +238,8 @@ _CLASSES: dict[str, type[GatewayError]] = {
     "request_timeout": RequestTimeoutError,
     "max_iterations_exceeded": MaxIterationsExceededError,
     "rate_limited": RateLimitedError,
+    "budget_exceeded": BudgetExceededError,
+    "too_many_concurrent": TooManyConcurrentError,
     "provider_overloaded": ProviderOverloadedError,
     "upstream_error": UpstreamError,
     "service_unavailable": ServiceUnavailableError,
@@ -308,14 +332,22 @@ def from_grpc(status_name: str, details: str | None, trailing: Iterable[tuple[st
         if key != "grpc-status-details-bin" or not isinstance(value, bytes):
             continue
         status = status_pb2.Status.FromString(value)
+        info: Any = None
+        retry_delay: float | None = None
         for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            if info is None and detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
-                return make_error(info.reason, status.message or message,
-                                  param=info.metadata.get("param") or None,
-                                  retry_after=parse_retry_after(info.metadata.get("retry_after")),
-                                  request_id=request_id, grpc_status=status_name)
+            elif retry_delay is None and detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                retry = error_details_pb2.RetryInfo()
+                detail.Unpack(retry)
+                retry_delay = max(retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9, 0.0)
+        if info is not None:
+            # ErrorInfo's metadata.retry_after (the REST header's value) first, else the RetryInfo detail
+            retry_after = parse_retry_after(info.metadata.get("retry_after"))
+            return make_error(info.reason, status.message or message, param=info.metadata.get("param") or None,
+                              retry_after=retry_after if retry_after is not None else retry_delay,
+                              request_id=request_id, grpc_status=status_name)
     # no ErrorInfo: not the gateway talking (or no connection at all)
     if status_name == "UNAVAILABLE":
         return GatewayConnectionError(f"gRPC UNAVAILABLE: {message}", request_id=request_id)

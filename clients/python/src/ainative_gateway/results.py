@@ -13,16 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "BudgetLimit",
     "ChatCompletion",
     "ChatCompletionChunk",
     "Choice",
     "ChunkChoice",
+    "ConcurrencyLimit",
     "DayUsage",
     "Delta",
+    "Limits",
     "Message",
     "Model",
     "ModelUsage",
     "Pricing",
+    "RateLimit",
     "StreamAssembler",
     "Tool",
     "ToolCall",
@@ -469,3 +473,96 @@ class UsageReport:
                    by_model=[ModelUsage(m.get("model") or "", m.get("provider") or "", UsageTotals.from_dict(m))
                              for m in d.get("by_model") or ()],
                    by_day=[DayUsage(x.get("date") or "", UsageTotals.from_dict(x)) for x in d.get("by_day") or ()])
+
+
+def _unset(d: dict[str, Any] | None) -> bool:
+    """A limit the caller does not have: an object whose limit is null (the gateway's way), or null."""
+    return not isinstance(d, dict) or d.get("limit") is None
+
+
+@dataclass
+class RateLimit:
+    """A per-minute rate (requests or tokens): ``remaining`` now, ``reset_s`` seconds until it is full again
+    (both ``None`` when the gateway could not read its shared counters)."""
+
+    limit: int
+    remaining: int | None = None
+    reset_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"limit": self.limit, "remaining": self.remaining, "reset_s": self.reset_s}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> RateLimit | None:
+        if d is None or _unset(d):
+            return None
+        return cls(d["limit"], d.get("remaining"), d.get("reset_s"))
+
+
+@dataclass
+class BudgetLimit:
+    """The daily budget in USD (UTC day): ``spent`` today as the gateway sees it, ``remaining`` of it."""
+
+    limit: float
+    spent: float = 0.0
+    remaining: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"limit": self.limit, "spent": self.spent, "remaining": self.remaining}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> BudgetLimit | None:
+        if d is None or _unset(d):
+            return None
+        return cls(d["limit"], d.get("spent") or 0, d.get("remaining") or 0)
+
+
+@dataclass
+class ConcurrencyLimit:
+    """Requests in flight at once: ``in_flight`` now (``None`` when the shared counters could not be read)."""
+
+    limit: int
+    in_flight: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"limit": self.limit, "in_flight": self.in_flight}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ConcurrencyLimit | None:
+        if d is None or _unset(d):
+            return None
+        return cls(d["limit"], d.get("in_flight"))
+
+
+@dataclass
+class Limits:
+    """The caller's limits and where it stands (``GET /v1/limits``, ``GetLimits``). ``user`` is the verified
+    JWT's ``sub`` (``None``: an anonymous caller, which the gateway limits as one shared caller); each group
+    is ``None`` when that limit is not set for the caller."""
+
+    user: str | None = None
+    requests: RateLimit | None = None
+    tokens: RateLimit | None = None
+    budget_usd_per_day: BudgetLimit | None = None
+    max_concurrent: ConcurrencyLimit | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The REST ``limits`` object, as the gateway writes it: a limit not set has every field null."""
+        return {"object": "limits", "user": self.user,
+                "requests": (self.requests or _NO_RATE).to_dict(),
+                "tokens": (self.tokens or _NO_RATE).to_dict(),
+                "budget_usd_per_day": (self.budget_usd_per_day or _NO_BUDGET).to_dict(),
+                "max_concurrent": (self.max_concurrent or _NO_CONCURRENCY).to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Limits:
+        return cls(user=d.get("user") or None, requests=RateLimit.from_dict(d.get("requests")),
+                   tokens=RateLimit.from_dict(d.get("tokens")),
+                   budget_usd_per_day=BudgetLimit.from_dict(d.get("budget_usd_per_day")),
+                   max_concurrent=ConcurrencyLimit.from_dict(d.get("max_concurrent")))
+
+
+# the REST shape of a limit not set (every field null)
+_NO_RATE: Any = RateLimit(None, None, None)  # type: ignore[arg-type]
+_NO_BUDGET: Any = BudgetLimit(None, None, None)  # type: ignore[arg-type]
+_NO_CONCURRENCY: Any = ConcurrencyLimit(None, None)  # type: ignore[arg-type]

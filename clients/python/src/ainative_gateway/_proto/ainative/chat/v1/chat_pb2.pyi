@@ -407,3 +407,49 @@ class GetUsageResponse(_message.Message):
     by_model: _containers.RepeatedCompositeFieldContainer[ModelUsage]
     by_day: _containers.RepeatedCompositeFieldContainer[DayUsage]
     def __init__(self, user: _Optional[str] = ..., from_date: _Optional[str] = ..., to_date: _Optional[str] = ..., totals: _Optional[_Union[UsageTotals, _Mapping]] = ..., by_model: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., by_day: _Optional[_Iterable[_Union[DayUsage, _Mapping]]] = ...) -> None: ...
+
+class GetLimitsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RateLimitStatus(_message.Message):
+    __slots__ = ("limit", "remaining", "reset_s")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    RESET_S_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    remaining: int
+    reset_s: float
+    def __init__(self, limit: _Optional[int] = ..., remaining: _Optional[int] = ..., reset_s: _Optional[float] = ...) -> None: ...
+
+class BudgetStatus(_message.Message):
+    __slots__ = ("limit", "spent", "remaining")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SPENT_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    limit: float
+    spent: float
+    remaining: float
+    def __init__(self, limit: _Optional[float] = ..., spent: _Optional[float] = ..., remaining: _Optional[float] = ...) -> None: ...
+
+class ConcurrencyStatus(_message.Message):
+    __slots__ = ("limit", "in_flight")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    in_flight: int
+    def __init__(self, limit: _Optional[int] = ..., in_flight: _Optional[int] = ...) -> None: ...
+
+class GetLimitsResponse(_message.Message):
+    __slots__ = ("user", "requests", "tokens", "budget_usd_per_day", "max_concurrent")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_USD_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    requests: RateLimitStatus
+    tokens: RateLimitStatus
+    budget_usd_per_day: BudgetStatus
+    max_concurrent: ConcurrencyStatus
+    def __init__(self, user: _Optional[str] = ..., requests: _Optional[_Union[RateLimitStatus, _Mapping]] = ..., tokens: _Optional[_Union[RateLimitStatus, _Mapping]] = ..., budget_usd_per_day: _Optional[_Union[BudgetStatus, _Mapping]] = ..., max_concurrent: _Optional[_Union[ConcurrencyStatus, _Mapping]] = ...) -> None: ...

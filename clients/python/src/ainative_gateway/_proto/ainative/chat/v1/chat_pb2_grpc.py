@@ -35,7 +35,9 @@ class ChatServiceStub:
     x-request-id    correlation id, echoed in the response metadata
     Errors carry google.rpc.Status details with a google.rpc.ErrorInfo whose
     reason is the gateway error code (e.g. "invalid_request", "rate_limited")
-    and whose metadata may hold "param" and "retry_after".
+    and whose metadata may hold "param" and "retry_after" (a refusal by the
+    caller's limits also carries a google.rpc.RetryInfo). A caller with a rate
+    limit gets OpenAI's x-ratelimit-* as trailing metadata on every chat call.
     """
 
     def __init__(self, channel):
@@ -74,6 +76,11 @@ class ChatServiceStub:
                 request_serializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
+        self.GetLimits = channel.unary_unary(
+                '/ainative.chat.v1.ChatService/GetLimits',
+                request_serializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetLimitsRequest.SerializeToString,
+                response_deserializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class ChatServiceServicer:
@@ -86,7 +93,9 @@ class ChatServiceServicer:
     x-request-id    correlation id, echoed in the response metadata
     Errors carry google.rpc.Status details with a google.rpc.ErrorInfo whose
     reason is the gateway error code (e.g. "invalid_request", "rate_limited")
-    and whose metadata may hold "param" and "retry_after".
+    and whose metadata may hold "param" and "retry_after" (a refusal by the
+    caller's limits also carries a google.rpc.RetryInfo). A caller with a rate
+    limit gets OpenAI's x-ratelimit-* as trailing metadata on every chat call.
     """
 
     def CreateChatCompletion(self, request, context):
@@ -132,6 +141,15 @@ class ChatServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLimits(self, request, context):
+        """The caller's limits (requests and tokens per minute, daily budget, requests
+        in flight) and where it stands now; the verified JWT's sub, or the
+        anonymous callers together.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChatServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -165,6 +183,11 @@ def add_ChatServiceServicer_to_server(servicer, server):
                     request_deserializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetUsageRequest.FromString,
                     response_serializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetUsageResponse.SerializeToString,
             ),
+            'GetLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLimits,
+                    request_deserializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetLimitsRequest.FromString,
+                    response_serializer=ainative_dot_chat_dot_v1_dot_chat__pb2.GetLimitsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'ainative.chat.v1.ChatService', rpc_method_handlers)
@@ -183,7 +206,9 @@ class ChatService:
     x-request-id    correlation id, echoed in the response metadata
     Errors carry google.rpc.Status details with a google.rpc.ErrorInfo whose
     reason is the gateway error code (e.g. "invalid_request", "rate_limited")
-    and whose metadata may hold "param" and "retry_after".
+    and whose metadata may hold "param" and "retry_after" (a refusal by the
+    caller's limits also carries a google.rpc.RetryInfo). A caller with a rate
+    limit gets OpenAI's x-ratelimit-* as trailing metadata on every chat call.
     """
 
     @staticmethod
@@ -338,6 +363,33 @@ class ChatService:
             '/ainative.chat.v1.ChatService/GetUsage',
             ainative_dot_chat_dot_v1_dot_chat__pb2.GetUsageRequest.SerializeToString,
             ainative_dot_chat_dot_v1_dot_chat__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ainative.chat.v1.ChatService/GetLimits',
+            ainative_dot_chat_dot_v1_dot_chat__pb2.GetLimitsRequest.SerializeToString,
+            ainative_dot_chat_dot_v1_dot_chat__pb2.GetLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

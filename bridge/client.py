@@ -17,9 +17,11 @@ from ainative.chat.v1 import chat_pb2_grpc
 from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from service import offload
 from service.context import CallContext
 from service.core import ChatCore
 from service.errors import GatewayError, from_rpc_status
+from service.wire import encode_chat_request
 
 
 class ChatClient(Protocol):
@@ -132,11 +134,22 @@ class GrpcClient:
             address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
         )
         self._stub = chat_pb2_grpc.ChatServiceStub(self._channel)
+        # a large request goes as bytes encoded off the event loop, a tool at a time (service.wire)
+        self._create_encoded = self._channel.unary_unary(
+            "/ainative.chat.v1.ChatService/CreateChatCompletion",
+            response_deserializer=pb.CreateChatCompletionResponse.FromString)
+        self._stream_encoded = self._channel.unary_stream(
+            "/ainative.chat.v1.ChatService/StreamChatCompletion",
+            response_deserializer=pb.StreamChatCompletionResponse.FromString)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeout = timeout
 
     async def create(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> pb.ChatCompletion:
-        call = self._stub.CreateChatCompletion(req, metadata=_metadata(ctx), timeout=self._timeout)
+        if offload.is_large(ctx.stats.request_bytes):
+            encoded = await offload.run(encode_chat_request, req)
+            call = self._create_encoded(encoded, metadata=_metadata(ctx), timeout=self._timeout)
+        else:
+            call = self._stub.CreateChatCompletion(req, metadata=_metadata(ctx), timeout=self._timeout)
         try:
             resp = await call
         except grpc.aio.AioRpcError as exc:
@@ -148,9 +161,13 @@ class GrpcClient:
     async def stream(
         self, req: pb.CreateChatCompletionRequest, ctx: CallContext, include_usage: bool
     ) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
-        call = self._stub.StreamChatCompletion(
-            pb.StreamChatCompletionRequest(request=req, include_usage=include_usage), metadata=_metadata(ctx)
-        )
+        if offload.is_large(ctx.stats.request_bytes):
+            encoded = await offload.run(encode_chat_request, req, include_usage)
+            call = self._stream_encoded(encoded, metadata=_metadata(ctx))
+        else:
+            call = self._stub.StreamChatCompletion(
+                pb.StreamChatCompletionRequest(request=req, include_usage=include_usage), metadata=_metadata(ctx)
+            )
         try:
             async for resp in call:
                 yield resp.chunk

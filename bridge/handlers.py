@@ -26,7 +26,8 @@ from bridge.translate import (
     unknown_fields,
     usage_to_json,
 )
-from service import metrics
+from service import metrics, offload
+from service.context import CallStats
 from service.errors import GatewayError, invalid
 
 log = structlog.get_logger("bridge")
@@ -37,7 +38,7 @@ def json_response(data: object, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-async def read_json(request: web.Request) -> object:
+async def read_body(request: web.Request) -> bytes:
     content_type = request.headers.get("Content-Type")
     if content_type is not None:
         mime = request.content_type
@@ -46,18 +47,41 @@ async def read_json(request: web.Request) -> object:
     raw = await request.read()
     if not raw:
         raise invalid("The request body is empty; send a JSON object")
+    return raw
+
+
+# orjson refuses JSON nested deeper than this (arrays and objects), without recursing past it
+JSON_MAX_DEPTH = 1024
+
+
+def decode_json(raw: bytes) -> object:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in exc.msg or "recursion limit" in exc.msg:
+            raise invalid(f"The request body is nested more than {JSON_MAX_DEPTH} levels deep "
+                          "(counting arrays and objects)") from None
         raise lone_surrogate_error(raw) or invalid(f"The request body is not valid JSON: {exc}") from None
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    ctx = request[CTX]
-    ctx.stats.stream = isinstance(body, dict) and body.get("stream") is True  # for the log, even if invalid
+def parse_chat_body(
+    raw: bytes, stats: CallStats
+) -> tuple[pb.CreateChatCompletionRequest, bool, bool, list[str]]:
+    """(request, stream?, include_usage?, unknown fields) from a chat body."""
+    body = decode_json(raw)
+    stats.stream = isinstance(body, dict) and body.get("stream") is True  # for the log, even if invalid
     req, stream, include_usage = parse_chat_request(body)
-    extra = unknown_fields(body) if isinstance(body, dict) else []
+    return req, stream, include_usage, unknown_fields(body) if isinstance(body, dict) else []
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    raw = await read_body(request)
+    ctx = request[CTX]
+    ctx.stats.request_bytes = len(raw)
+    if offload.is_large(len(raw)):  # parsing and converting it would hold the event loop for long
+        req, stream, include_usage, extra = await offload.run(parse_chat_body, raw, ctx.stats)
+    else:
+        req, stream, include_usage, extra = parse_chat_body(raw, ctx.stats)
     if extra:
         log.debug("unknown_fields_ignored", fields=extra)
     ctx.stats.model = req.model

@@ -1,7 +1,11 @@
 """Pure translation between OpenAI-shaped JSON and the protobuf contract.
 
 Only JSON *types* are checked here (a wrong type is a 400 naming the field);
-rules about values live in `service.validate`, shared with gRPC clients.
+rules about values live in `service.validate`, shared with gRPC clients. The
+exceptions are the tool limits that must hold before a value is converted
+(how many tools, how deep their parameters nest: `service.tools.schema`, the
+same rules and errors as the service's), so nothing recursive meets a value
+nested past them and a standalone bridge never sends what protobuf cannot decode.
 Unknown fields are ignored, as OpenAI-compatible servers do.
 """
 
@@ -14,6 +18,7 @@ from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import GatewayError, invalid
 from service.structs import dict_to_struct, struct_to_dict
+from service.tools.schema import depth_exceeds, depth_problem, tool_count_problem
 from service.validate import LONE_SURROGATE, has_lone_surrogate
 
 ROLES = {
@@ -204,6 +209,8 @@ def parse_tool(obj: Any, i: int) -> pb.Tool:
         if not isinstance(parameters, dict):
             raise _tool_schema_error(f"Tool {name!r}: parameters must be a JSON Schema object",
                                      f"{param}.function.parameters")
+        if depth_exceeds(parameters):  # before the recursive conversion (and protobuf's decoding limit)
+            raise _tool_schema_error(depth_problem(name), f"{param}.function.parameters")
         definition.parameters.CopyFrom(dict_to_struct(parameters))
     strict = fn.get("strict")
     if strict is not None:
@@ -271,6 +278,9 @@ def parse_chat_request(body: Any) -> tuple[pb.CreateChatCompletionRequest, bool,
     if tools is not None:
         if not isinstance(tools, list):
             raise _tool_schema_error("tools must be an array", "tools")
+        too_many = tool_count_problem(len(tools))
+        if too_many:
+            raise invalid(too_many, "tools")
         req.tools.extend(parse_tool(t, i) for i, t in enumerate(tools))
     if body.get("tool_choice") is not None:
         _tool_choice(body["tool_choice"], req.tool_choice)

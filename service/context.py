@@ -22,6 +22,9 @@ class CallStats:
     attempts: int = 0  # requests sent to the provider, retries included
     status: str = "ok"  # or the error code
     stream: bool = False  # the call asked for a stream (set by the edge, for the log line)
+    # the request's size as received (REST body, gRPC message; set by the edge): large ones are parsed,
+    # converted and checked off the event loop (service.offload)
+    request_bytes: int = 0
     # where and why the last failed upstream attempt failed (URL without query; "HTTP 503" or the network error)
     upstream_url: str = ""
     upstream_cause: str = ""

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, Mapping
 
 from ainative.chat.v1 import chat_pb2 as pb
 
-from service import metrics
+from service import metrics, offload
 from service.auth import Authenticator
 from service.config import KEY_VARIABLE, Settings
 from service.context import CallContext
@@ -30,10 +30,13 @@ from service.models import PROVIDERS, ModelSpec, find_model, list_models, resolv
 from service.providers.base import Provider, UpstreamCall
 from service.providers.http import HttpPool
 from service.tools.catalog import ToolCatalog
-from service.validate import validate_request, validate_text_fields
+from service.validate import begin_validation, check_tool_count, validate_request, validate_text_fields
 
 # Slack for retry back-off sleeps when no caller deadline bounds the call.
 _BACKOFF_ALLOWANCE_S = 30.0
+# Tool schemas never seen before are checked against the metaschema off the event loop when they add up to
+# more than this (~3 ms of checking per KiB; a verdict is cached, so an agent loop pays once).
+INLINE_CHECK_BYTES = 1024
 
 
 def _day(value: str, param: str) -> str:
@@ -79,8 +82,9 @@ class ChatCore:
         validate_text_fields(req)  # before the model is resolved, logged or recorded
         spec = resolve_model(req.provider, req.model)
         ctx.stats.provider, ctx.stats.model = spec.provider, req.model
+        check_tool_count(req)  # catalog names count: refused before they are expanded
         self._catalog.expand(req)
-        max_tokens = validate_request(req, spec)
+        max_tokens = await _validate(req, spec, ctx)
         provider = self._providers[spec.provider]
         key = ctx.provider_key or self._settings.provider_key(spec.provider)
         if not key:
@@ -229,6 +233,18 @@ class ChatCore:
         for provider in self._providers.values():
             await provider.aclose()
         await self._pool.close()
+
+
+async def _validate(req: pb.CreateChatCompletionRequest, spec: ModelSpec, ctx: CallContext) -> int:
+    """`validate_request`, off the event loop where it would hold it: all of it for a large request (converting
+    its tool schemas alone takes milliseconds), else only the metaschema checks of new schemas over
+    INLINE_CHECK_BYTES. Returns the max_tokens to send upstream."""
+    if offload.is_large(ctx.stats.request_bytes):
+        return await offload.run(validate_request, req, spec)
+    validation = begin_validation(req, spec)
+    if validation.pending_bytes > INLINE_CHECK_BYTES:
+        return await offload.run(validation.finish)
+    return validation.finish()
 
 
 _REFUSALS = {

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import grpc
-from ainative.chat.v1 import chat_pb2, chat_pb2_grpc
+from ainative.chat.v1 import chat_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from service.core import ChatCore
 from service.runner import check_listen
-from service.servicer import ChatServicer
+from service.servicer import ChatServicer, add_chat_service
 
 SERVICE_NAME = chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name
 # Room above MAX_REQUEST_BYTES for what the protobuf encoding adds around a request: the
@@ -52,7 +52,7 @@ async def start_grpc_server(core: ChatCore, host: str, port: int, *, max_request
             ("grpc.keepalive_permit_without_calls", 1),
         ]
     )
-    chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(core), server)
+    add_chat_service(ChatServicer(core), server)  # the chat RPCs decode their own requests
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -3,6 +3,11 @@
 Errors are mapped here once: a GatewayError becomes its gRPC status code with a
 google.rpc.Status detail carrying ErrorInfo(reason=<code>); anything else is
 logged and becomes INTERNAL without internals.
+
+The chat RPCs receive their request as bytes and decode it here (`add_chat_service`):
+a large one off the event loop, and one protobuf cannot decode as INVALID_ARGUMENT
+(grpc.aio's own decoding would answer UNKNOWN, with the decoder's exception as the
+message, before any of this module's logging or metrics ran).
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 from ainative.chat.v1 import chat_pb2_grpc
 
-from service import metrics
+from service import metrics, offload
 from service.context import CallContext, new_request_id
 from service.core import ChatCore
 from service.errors import GatewayError, to_rpc_status
 from service.logs import CANCELLED, log_request
+from service.wire import M, decode_request
 
 log = structlog.get_logger("service")
 Req = TypeVar("Req")
@@ -139,21 +145,30 @@ def edge_stream(
     return wrapper
 
 
+async def receive(cls: type[M], raw: bytes, ctx: CallContext) -> M:
+    """The request message in `raw` (a GatewayError when it cannot be decoded); a large one is decoded off
+    the event loop."""
+    ctx.stats.request_bytes = len(raw)
+    if offload.is_large(len(raw)):
+        return await offload.run(decode_request, cls, raw, True)
+    return decode_request(cls, raw)
+
+
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     def __init__(self, core: ChatCore):
         self._core = core
 
     @edge
-    async def CreateChatCompletion(
-        self, request: pb.CreateChatCompletionRequest, ctx: CallContext
-    ) -> pb.CreateChatCompletionResponse:
-        return pb.CreateChatCompletionResponse(completion=await self._core.create(request, ctx))
+    async def CreateChatCompletion(self, request: bytes, ctx: CallContext) -> pb.CreateChatCompletionResponse:
+        req = await receive(pb.CreateChatCompletionRequest, request, ctx)
+        return pb.CreateChatCompletionResponse(completion=await self._core.create(req, ctx))
 
     @edge_stream
     async def StreamChatCompletion(
-        self, request: pb.StreamChatCompletionRequest, ctx: CallContext
+        self, request: bytes, ctx: CallContext
     ) -> AsyncIterator[pb.StreamChatCompletionResponse]:
-        async for chunk in self._core.stream(request.request, ctx, request.include_usage):
+        req = await receive(pb.StreamChatCompletionRequest, request, ctx)
+        async for chunk in self._core.stream(req.request, ctx, req.include_usage):
             yield pb.StreamChatCompletionResponse(chunk=chunk)
 
     @edge
@@ -175,3 +190,20 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     @edge
     async def GetLimits(self, request: pb.GetLimitsRequest, ctx: CallContext) -> pb.GetLimitsResponse:
         return await self._core.limits(request, ctx)
+
+
+def add_chat_service(servicer: ChatServicer, server: grpc.aio.Server) -> None:
+    """Register `servicer` as the generated `add_ChatServiceServicer_to_server` would, except that the chat
+    RPCs (CHAT_RPCS) get their request as bytes, which the servicer decodes (`receive`)."""
+    service = pb.DESCRIPTOR.services_by_name["ChatService"]
+    handlers = {}
+    for method in service.methods:
+        request_type, response_type = getattr(pb, method.input_type.name), getattr(pb, method.output_type.name)
+        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[method.name] = make(
+            getattr(servicer, method.name),
+            request_deserializer=None if method.name in CHAT_RPCS else request_type.FromString,
+            response_serializer=response_type.SerializeToString,
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)

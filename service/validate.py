@@ -12,8 +12,21 @@ from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import GatewayError, invalid
 from service.models import ModelSpec
-from service.structs import struct_to_dict
-from service.tools.schema import TOOL_NAME, schema_problem
+from service.offload import check_stop
+from service.structs import TooDeep, struct_to_dict_within
+from service.tools.schema import (
+    MAX_DEPTH,
+    VERDICTS,
+    canonical,
+    depth_problem,
+    invalid_schema,
+    metaschema_problem,
+    name_problem,
+    shape_problem,
+    size_problem,
+    struct_digest,
+    tool_count_problem,
+)
 
 R = pb.Role
 MAX_ITERATIONS = 25
@@ -60,18 +73,82 @@ def _tool_schema_error(message: str, param: str) -> GatewayError:
     return GatewayError("invalid_tool_schema", message, param=param)
 
 
-def validate_tools(req: pb.CreateChatCompletionRequest) -> None:
+def check_tool_count(req: pb.CreateChatCompletionRequest) -> None:
+    problem = tool_count_problem(len(req.tools))
+    if problem:
+        raise invalid(problem, "tools")
+
+
+Pending = list[tuple[int, str, bytes, bytes]]  # index, name, canonical JSON, cache key of each tool to check
+
+
+class ToolChecks:
+    """What `validate_tools` left to do, in tool order: the metaschema checks of schemas with no cached
+    verdict, then the error the cheap checks found after them (if any). `run` raises the first error."""
+
+    __slots__ = ("pending", "then", "pending_bytes")
+
+    def __init__(self, pending: Pending, then: GatewayError | None):
+        self.pending = pending
+        self.then = then
+        self.pending_bytes = sum(len(canonical_json) for _, _, canonical_json, _ in pending)  # what `run` costs
+
+    def run(self) -> None:
+        for i, name, canonical_json, key in self.pending:
+            check_stop()  # on the offload worker: stop when the caller went away
+            problem = metaschema_problem(canonical_json, key)
+            if problem:
+                raise _tool_schema_error(invalid_schema(name, problem), f"tools[{i}].function.parameters")
+        if self.then is not None:
+            raise self.then
+
+
+def validate_tools(req: pb.CreateChatCompletionRequest) -> ToolChecks | None:
+    """Every cheap check of `req.tools` and `tool_choice`, in order (count, type, name, depth, size, cached
+    verdicts, duplicates); the metaschema checks of schemas never seen before are left in the result (None:
+    nothing is left)."""
+    check_tool_count(req)
+    pending: Pending = []
+    try:
+        _check_tools(req, pending)
+    except GatewayError as err:
+        if not pending:
+            raise
+        return ToolChecks(pending, err)  # raised after the checks of the tools before it
+    return ToolChecks(pending, None) if pending else None
+
+
+def _check_tools(req: pb.CreateChatCompletionRequest, pending: Pending) -> None:
     seen: set[str] = set()
     for i, tool in enumerate(req.tools):
         name = tool.function.name
         if tool.type not in ("", "function"):
             raise _tool_schema_error(f"Tool {i} has type {tool.type!r}; only 'function' is supported",
                                      f"tools[{i}].type")
-        parameters = struct_to_dict(tool.function.parameters) if tool.function.HasField("parameters") else {}
-        problem = schema_problem(name, parameters)
+        problem = name_problem(name)
         if problem:
-            param = f"tools[{i}].function.name" if not TOOL_NAME.match(name) else f"tools[{i}].function.parameters"
-            raise _tool_schema_error(problem, param)
+            raise _tool_schema_error(problem, f"tools[{i}].function.name")
+        param = f"tools[{i}].function.parameters"
+        # a verdict is cached under the digest of the Struct's deterministic encoding (the same Struct, the
+        # same bytes); one is stored only for parameters that passed every check before the metaschema's
+        key = struct_digest(tool.function.parameters)
+        found, problem = VERDICTS.get(key)
+        if found:
+            if problem:
+                raise _tool_schema_error(invalid_schema(name, problem), param)
+        else:
+            try:
+                parameters = struct_to_dict_within(tool.function.parameters, MAX_DEPTH)
+            except TooDeep:
+                raise _tool_schema_error(depth_problem(name), param) from None
+            problem = shape_problem(name, parameters, depth_known=True)
+            if problem:
+                raise _tool_schema_error(problem, param)
+            canonical_json = canonical(parameters)
+            problem = size_problem(name, len(canonical_json))
+            if problem:
+                raise _tool_schema_error(problem, param)
+            pending.append((i, name, canonical_json, key))
         if name in seen:
             raise _tool_schema_error(f"Tool name {name!r} is defined twice", f"tools[{i}].function.name")
         seen.add(name)
@@ -158,8 +235,32 @@ def _max_tokens(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> int:
     return value
 
 
+class Validation:
+    """A request past the cheap checks; `finish` does the rest (the metaschema checks of tool schemas never
+    seen before, which can take long: `pending_bytes` says how much) and returns the max_tokens to send."""
+
+    __slots__ = ("req", "spec", "tools")
+
+    def __init__(self, req: pb.CreateChatCompletionRequest, spec: ModelSpec, tools: ToolChecks | None):
+        self.req, self.spec, self.tools = req, spec, tools
+
+    @property
+    def pending_bytes(self) -> int:
+        return 0 if self.tools is None else self.tools.pending_bytes
+
+    def finish(self) -> int:
+        if self.tools is not None:
+            self.tools.run()
+        return _max_tokens(self.req, self.spec)
+
+
 def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> int:
     """Check `req` against `spec`; return the max_tokens to send upstream."""
+    return begin_validation(req, spec).finish()
+
+
+def begin_validation(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> Validation:
+    """`validate_request` up to the checks that may take long, which the result's `finish` runs."""
     validate_messages(req)
     if req.HasField("n") and req.n != 1:
         raise invalid("Only n=1 is supported", "n")
@@ -171,5 +272,4 @@ def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> in
         raise invalid(f"max_iterations must be between 1 and {MAX_ITERATIONS}", "max_iterations")
     if len(req.stop) > 4:
         raise invalid("stop may hold at most 4 sequences", "stop")
-    validate_tools(req)
-    return _max_tokens(req, spec)
+    return Validation(req, spec, validate_tools(req))

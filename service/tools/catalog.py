@@ -17,7 +17,7 @@ from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import GatewayError, invalid
 from service.structs import dict_to_struct
-from service.tools.schema import schema_problem
+from service.tools.schema import VERDICTS, schema_problem, struct_digest
 
 GROUPS = ("zerodb", "agent")
 _HERE = Path(__file__).resolve().parent
@@ -45,6 +45,8 @@ def _entry(raw: Any, group: str, where: str) -> CatalogEntry:
         raise CatalogError(f"{where}: {problem}")
     tool = pb.Tool(type="function", function=pb.FunctionDefinition(
         name=name, description=description, parameters=dict_to_struct(parameters)))
+    # checked: a request naming this tool finds its verdict cached (service.validate looks it up this way)
+    VERDICTS.put(struct_digest(tool.function.parameters), None)
     return CatalogEntry(name, group, tool)
 
 

@@ -114,7 +114,20 @@ async def test_tools_by_name_reach_the_provider_as_full_definitions(
                         {"type": "function", "function": guide["zerodb_insert_rows"]}]
 
 
+def nested_parameters(levels: int) -> dict:
+    """A schema `levels` JSON levels deep (the parameters object is level 1): {"type": "object", "x": {"x": {}}}."""
+    inner: dict = {}
+    for _ in range(levels - 2):
+        inner = {"x": inner}
+    return {"type": "object", "x": inner}
+
+
 BAD_TOOLS = [
+    (["bash_tool"] * 129, 400, "invalid_request", "tools", "At most 128 tools"),
+    ([{"type": "function", "function": {"name": "deep", "parameters": nested_parameters(33)}}], 422,
+     "invalid_tool_schema", "tools[0].function.parameters", "'deep': parameters are nested more than 32 levels"),
+    ([{"type": "function", "function": {"name": "huge", "parameters": {"type": "object", "description": "x" * 65536}}}],
+     422, "invalid_tool_schema", "tools[0].function.parameters", "'huge': parameters take 65570 bytes"),
     (["zerodb_query_table", "not_a_tool", "nor_this"], 400, "invalid_request", "tools",
      "Unknown catalog tools: not_a_tool, nor_this"),
     ([{"type": "function", "function": {"name": "f", "parameters": {"type": "object",

@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator
 import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
+from service import offload
 from service.config import Settings
 from service.errors import GatewayError
 from service.providers import http
@@ -50,7 +51,9 @@ class AnthropicProvider:
         return {**headers, "Accept": "text/event-stream"} if stream else headers
 
     async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
-        payload = orjson.dumps(to_anthropic_request(call.request, call.model_id, call.max_tokens))
+        # a large request's conversion would hold the event loop for long: done off it (service.offload)
+        payload = (await offload.run(_payload, call, False) if offload.is_large(call.stats.request_bytes)
+                   else _payload(call, False))
         try:
             return await http.complete(self._endpoint, call, payload,
                                        self._headers_for(call.api_key, stream=False), from_anthropic_response)
@@ -59,7 +62,8 @@ class AnthropicProvider:
             raise
 
     async def stream(self, call: UpstreamCall) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
-        payload = orjson.dumps(to_anthropic_request(call.request, call.model_id, call.max_tokens, stream=True))
+        payload = (await offload.run(_payload, call, True) if offload.is_large(call.stats.request_bytes)
+                   else _payload(call, True))
         try:
             resp = await http.open_stream(self._endpoint, call, payload,
                                           self._headers_for(call.api_key, stream=True))
@@ -71,6 +75,10 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         """The pool belongs to the registry that built it."""
+
+
+def _payload(call: UpstreamCall, stream: bool) -> bytes:
+    return orjson.dumps(to_anthropic_request(call.request, call.model_id, call.max_tokens, stream=stream))
 
 
 def _named(err: GatewayError, call: UpstreamCall) -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
+from service import offload
 from service.config import Settings
 from service.errors import GatewayError
 from service.providers import http
@@ -45,7 +46,9 @@ class MetaLlamaProvider:
         }
 
     async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
-        payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens))
+        # a large request's conversion would hold the event loop for long: done off it (service.offload)
+        payload = (await offload.run(_payload, call, False) if offload.is_large(call.stats.request_bytes)
+                   else _payload(call, False))
         try:
             return await http.complete(self._endpoint, call, payload, self._headers(call, False),
                                        from_llama_response)
@@ -54,7 +57,8 @@ class MetaLlamaProvider:
             raise
 
     async def stream(self, call: UpstreamCall) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
-        payload = orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens, stream=True))
+        payload = (await offload.run(_payload, call, True) if offload.is_large(call.stats.request_bytes)
+                   else _payload(call, True))
         try:
             resp = await http.open_stream(self._endpoint, call, payload, self._headers(call, True))
         except GatewayError as err:
@@ -65,6 +69,10 @@ class MetaLlamaProvider:
 
     async def aclose(self) -> None:
         """The pool belongs to the registry that built it."""
+
+
+def _payload(call: UpstreamCall, stream: bool) -> bytes:
+    return orjson.dumps(to_llama_request(call.request, call.model_id, call.max_tokens, stream=stream))
 
 
 def _named(err: GatewayError, call: UpstreamCall) -> None:

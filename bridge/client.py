@@ -87,7 +87,6 @@ class InProcessClient:
             return None
         return "ok" if limiter.healthy else "degraded"
 
-
     async def close(self) -> None:
         """The core belongs to whoever built it."""
 

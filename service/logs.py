@@ -44,7 +44,10 @@ def configure_logging(settings: Settings) -> None:
     ]
     console = settings.log_format == "console" or (settings.log_format == "auto" and sys.stdout.isatty())
     if console:
-        renderer: structlog.types.Processor = structlog.dev.ConsoleRenderer()
+        # plain tracebacks: rich's (the default when rich is installed) renders every frame's locals, which for
+        # a deeply nested request body can take minutes and gigabytes
+        renderer: structlog.types.Processor = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.plain_traceback)
     else:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer(serializer=_render_json)
@@ -94,7 +97,7 @@ def sample_refusal(user: str | None, reason: str, now: float | None = None) -> i
             del _refusals_seen[key]
         if len(_refusals_seen) >= _REFUSALS_SEEN_MAX:
             _refusals_seen.clear()
-    count = 1 + (seen[1] if seen is not None else 0)
+    count = 1 + (int(seen[1]) if seen is not None else 0)
     _refusals_seen[(user, reason)] = [now, 0]
     return count
 

@@ -11,7 +11,9 @@ bridge, and a one-process gateway in front of the 50 ms emulators. Then:
   gateway, at concurrency 1 and 32;
 - a 50 ms upstream at concurrency 32 (share of the ideal 32/0.05 s = 640 req/s);
 - streaming: time to first token and 1,000 concurrent streams (bench/streams.py);
-- the one-process gateway's RSS idle and at peak.
+- the one-process gateway's RSS idle and at peak;
+- limits: the one-process gateway with every per-caller limit set (never reached) in memory, and the same
+  with its counters in a real Redis (REDIS_URL), side by side with the plain one-process gateway.
 
 Prints one table and saves every figure to bench/results/bench-<UTC time>.json.
 """
@@ -29,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.support.redis import RedisServer, start_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -123,6 +127,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     procs: list[Proc] = []
+    redis: RedisServer | None = None
     results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "cpus": os.cpu_count(), "seconds_per_run": args.seconds}
     try:
@@ -137,6 +142,15 @@ def main() -> None:
                                          "LOG_FORMAT": "json"}, "bridge_started", tmp / "bridge.log")
         slow, _, slow_http = start_gateway(tmp, "gateway-50ms", slow_urls)
         procs += [emu, slow_emu, noop, one, svc, bridge, slow]
+        # every limit set but never reached: what the admission, charge and release cost on each request
+        limits = {"RATE_LIMIT_RPM": "1000000000", "RATE_LIMIT_TPM": "1000000000000",
+                  "BUDGET_USD_PER_DAY": "1000000", "MAX_CONCURRENT": "1000000"}
+        lim_mem, _, lim_mem_http = start_gateway(tmp, "gateway-limits-memory", urls, env=limits)
+        procs.append(lim_mem)
+        redis = start_redis()
+        lim_redis, _, lim_redis_http = start_gateway(tmp, "gateway-limits-redis", urls,
+                                                     env={**limits, "REDIS_URL": redis.url})
+        procs.append(lim_redis)
         time.sleep(1)
         results["rss_idle_kb"] = one.rss_kb()["VmRSS"]
 
@@ -156,7 +170,9 @@ def main() -> None:
             gw_body = {"model": openai_body[provider], "messages": [{"role": "user", "content": PROMPT}]}
             targets = {"direct": (url, body, headers),
                        "one_process": (f"http://{one_http}/v1/chat/completions", gw_body, {}),
-                       "separate_bridge": (f"http://127.0.0.1:{bridge_port}/v1/chat/completions", gw_body, {})}
+                       "separate_bridge": (f"http://127.0.0.1:{bridge_port}/v1/chat/completions", gw_body, {}),
+                       "limits_memory": (f"http://{lim_mem_http}/v1/chat/completions", gw_body, {}),
+                       "limits_redis": (f"http://{lim_redis_http}/v1/chat/completions", gw_body, {})}
             for conns in (1, 32):
                 for name, (u, b, h) in targets.items():
                     wrk(u, b, h, conns, 2, tmp)  # warm-up
@@ -190,6 +206,8 @@ def main() -> None:
     finally:
         for p in reversed(procs):
             p.stop()
+        if redis is not None:
+            redis.close()
     report(results)
     path = RESULTS / f"bench-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(results, indent=2))
@@ -202,7 +220,7 @@ def report(r: dict[str, Any]) -> None:
     rest = r["rest"]
     for provider in ("meta_llama", "anthropic"):
         d1 = rest[f"{provider}/direct/c1"]
-        for layout in ("one_process", "separate_bridge"):
+        for layout in ("one_process", "separate_bridge", "limits_memory", "limits_redis"):
             g1 = rest[f"{provider}/{layout}/c1"]
             print(f"{'REST ' + provider + ' ' + layout + ' c=1 p50 (ms)':<58}{ms(d1['p50_us']):>12.3f}"
                   f"{ms(g1['p50_us']):>12.3f}{ms(g1['p50_us'] - d1['p50_us']):>10.3f}"
@@ -210,8 +228,12 @@ def report(r: dict[str, Any]) -> None:
             print(f"{'REST ' + provider + ' ' + layout + ' c=1 p99 (ms)':<58}{ms(d1['p99_us']):>12.3f}"
                   f"{ms(g1['p99_us']):>12.3f}{ms(g1['p99_us'] - d1['p99_us']):>10.3f}"
                   f"{g1['p99_us'] / d1['p99_us']:>8.2f}")
+        base = rest[f"{provider}/one_process/c1"]["p50_us"]
+        for layout in ("limits_memory", "limits_redis"):
+            print(f"{'REST ' + provider + ' ' + layout + ' c=1 p50 minus one_process (ms)':<58}{'':>12}{'':>12}"
+                  f"{ms(rest[f'{provider}/{layout}/c1']['p50_us'] - base):>10.3f}")
         d32 = rest[f"{provider}/direct/c32"]
-        for layout in ("one_process", "separate_bridge"):
+        for layout in ("one_process", "separate_bridge", "limits_memory", "limits_redis"):
             g32 = rest[f"{provider}/{layout}/c32"]
             print(f"{'REST ' + provider + ' ' + layout + ' c=32 req/s':<58}{d32['rps']:>12.0f}{g32['rps']:>12.0f}"
                   f"{'':>10}{g32['rps'] / d32['rps']:>8.2f}")

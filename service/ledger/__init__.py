@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 import math
 import time
@@ -41,6 +42,16 @@ from service.errors import GatewayError
 from service.ledger.spool import Spool, append_line
 
 log = structlog.get_logger("ledger")
+# Record ids: one random prefix per process and a counter, unique across processes and restarts without
+# a call to the system's random source per request.
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count()
+
+
+def new_record_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
 MIGRATIONS = sorted((Path(__file__).parent / "migrations").glob("*.sql"))
 COLUMNS = ("request_id", "user_id", "provider", "model", "iterations", "prompt_tokens", "completion_tokens",
            "total_tokens", "cost_usd", "status", "latency_ms", "created_at", "day")
@@ -66,7 +77,7 @@ class UsageRecord:
     latency_ms: float
     created_at: float
     # this record's own id: request ids come from callers (X-Request-Id) and may repeat
-    record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    record_id: str = field(default_factory=new_record_id)
 
     def row(self) -> tuple:
         day = dt.datetime.fromtimestamp(self.created_at, dt.UTC).strftime("%Y-%m-%d")
@@ -150,6 +161,7 @@ class Ledger:
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._gauges()
 
     @property
     def buffered(self) -> int:
@@ -162,14 +174,14 @@ class Ledger:
         return self._spool.pending
 
     def _gauges(self) -> None:
-        metrics.LEDGER_BUFFERED.set(self.buffered)
-        metrics.LEDGER_SPOOLED.set(self.spooled)
+        """Point the gauges at this ledger: read when /metrics is scraped, so nothing is set per record."""
+        metrics.LEDGER_BUFFERED.set_function(lambda: self.buffered)
+        metrics.LEDGER_SPOOLED.set_function(lambda: self.spooled)
 
     async def start(self) -> None:
         await self._open()
         if self._spool.pending:
             log.info("ledger_spool_found", records=self._spool.pending, path=str(self._spool.path))
-        self._gauges()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def record(self, rec: UsageRecord) -> None:
@@ -177,7 +189,6 @@ class Ledger:
             self._spill(rec)
         else:
             self._memory.append(rec)
-        self._gauges()
 
     def _spill(self, rec: UsageRecord) -> None:
         """The buffer is full (or the ledger closed): memory, then `rec`, go to the end of the spool."""
@@ -214,12 +225,9 @@ class Ledger:
         """Write every waiting record, the spool's first. Raises StoreUnavailable while the store is down,
         with every record still waiting, in order."""
         async with self._lock:
-            try:
-                while self._head or self._take():
-                    if self._head:
-                        await self._land(len(self._head))
-            finally:
-                self._gauges()
+            while self._head or self._take():
+                if self._head:
+                    await self._land(len(self._head))
 
     def _take(self) -> bool:
         """Make the oldest waiting records the head; False when nothing waits."""
@@ -332,7 +340,6 @@ class Ledger:
             self._persist(exc)
         finally:
             self._closed = True
-            self._gauges()
         await self._close()
 
     def _persist(self, reason: BaseException) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -29,14 +28,10 @@ import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 from ainative.chat.v1 import chat_pb2_grpc
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def spawn(args: list[str], env: dict[str, str], ready: str) -> tuple[subprocess.Popen, str]:

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support import free_port
 from tests.support.redis import RedisServer, start_redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,14 +41,6 @@ ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}"}
 RESULTS = ROOT / "bench" / "results"
 PROMPT = "Hello! What is 2+2?"
 KEYS = {"ANTHROPIC_API_KEY": "sk-ant-bench", "META_API_KEY": "LLM|bench"}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Proc:

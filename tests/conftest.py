@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import grpc
 import pytest
 
 from bridge.app import create_app, start_http
@@ -175,3 +176,16 @@ def threaded_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Threa
     asyncio.run_coroutine_threadsafe(stop(), loop).result(60)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Gateway]:
+    gw = await start_gateway(settings, http=False)
+    yield gw
+    await gw.stop(grace=0.5)
+
+
+@pytest.fixture
+async def channel(service: Gateway) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}") as ch:
+        yield ch

@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import aiohttp
 import pytest
 
 from tests.emulators import AnthropicEmulator, LlamaEmulator
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable  # the suite's own venv: the dev set is already there
@@ -42,12 +42,6 @@ def clone(into: Path) -> Path:
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(repo)], check=True)
     assert [p.name for p in into.iterdir()] == ["repo"]
     return repo
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_markdown_links_stay_inside_the_repo_and_resolve() -> None:

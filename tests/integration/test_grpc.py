@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -15,23 +14,9 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from service.config import Settings
-from service.gateway import Gateway, start_gateway
+from service.gateway import Gateway
 from tests.conftest import ANTHROPIC_KEY
 from tests.emulators import AnthropicEmulator, Fault, LlamaEmulator, ToolCall, Turn
-
-
-@pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[Gateway]:
-    gw = await start_gateway(settings, http=False)
-    yield gw
-    await gw.stop(grace=0.5)
-
-
-@pytest.fixture
-async def channel(service: Gateway) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}") as ch:
-        yield ch
 
 
 def user(text: str) -> pb.ChatMessage:

@@ -30,7 +30,6 @@ from google.rpc import error_details_pb2, status_pb2
 
 from service import offload
 from service.config import Settings
-from service.gateway import Gateway, start_gateway
 from service.tools.catalog import ToolCatalog
 from service.wire import decode_request, encode_chat_request
 from tests.conftest import Running, run_gateway
@@ -45,19 +44,6 @@ CATALOG = [entry.name for entry in ToolCatalog.load().select()]  # the 30 catalo
 def settings(settings: Settings) -> Settings:
     """Room for the largest legal body (128 tools of ~60 KB)."""
     return dataclasses.replace(settings, max_request_bytes=16 * 1024 * 1024)
-
-
-@pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[Gateway]:
-    gw = await start_gateway(settings, http=False)
-    yield gw
-    await gw.stop(grace=0.5)
-
-
-@pytest.fixture
-async def channel(service: Gateway) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}") as ch:
-        yield ch
 
 
 @pytest.fixture(scope="module")

@@ -571,9 +571,9 @@ async def test_a_hung_redis_costs_one_request_the_timeout_then_none(make_limiter
 
 
 async def test_redis_unreachable_at_start_is_unhealthy_not_fatal(make_limiter: Callable[..., Limiter]) -> None:
-    from tests.support.redis import _free_port
+    from tests.support import free_port
 
-    lim = make_limiter(url=f"redis://127.0.0.1:{_free_port()}/0", max_concurrent=1, probe_s=0.2)
+    lim = make_limiter(url=f"redis://127.0.0.1:{free_port()}/0", max_concurrent=1, probe_s=0.2)
     await lim.start()
     assert not lim.healthy
     decision, admission = await lim.admit("alice", False)

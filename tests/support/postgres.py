@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support import free_port
+
 
 def _bin_dir() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -33,12 +35,6 @@ def _install() -> Path:
     if found is None:
         raise RuntimeError("postgresql was installed but no initdb was found under /usr/lib/postgresql")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -83,7 +79,7 @@ def start_postgres() -> PostgresServer:
     if os.geteuid() == 0:
         shutil.chown(root, user="postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    server = PostgresServer(bin_dir, root, _free_port(), as_user)
+    server = PostgresServer(bin_dir, root, free_port(), as_user)
     server._run(str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", "postgres", "--auth=trust",
                 "--no-sync", "-E", "UTF8")
     server._start()

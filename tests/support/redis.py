@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import free_port
+
 
 def _binary() -> str:
     found = shutil.which("redis-server")
@@ -31,12 +33,6 @@ def _binary() -> str:
     if found is None:
         raise RuntimeError("redis-server was installed but is not on PATH")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(port: int) -> bool:
@@ -121,6 +117,6 @@ class RedisServer:
 
 
 def start_redis() -> RedisServer:
-    server = RedisServer(_binary(), Path(tempfile.mkdtemp(prefix="gateway-redis-")), _free_port())
+    server = RedisServer(_binary(), Path(tempfile.mkdtemp(prefix="gateway-redis-")), free_port())
     server.start()
     return server

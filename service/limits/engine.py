@@ -17,7 +17,7 @@ refused request's retry-after is `TAT - now - (window - interval)`.
   is positive again. In-flight requests can therefore overshoot tpm by what they use; rpm and
   max_concurrent bound that.
 - Concurrency: a counter per caller. A slot is released exactly once: `Admission.release()` is idempotent
-  and finishes without an await point in memory, so a release in a `finally` also runs on cancellation.
+  and finishes without an await point, so a release in a `finally` also runs on cancellation.
 - Budget: the day's (UTC) estimated spending comes from the usage ledger through `spent_today(user)`,
   cached per caller for `budget_cache_s` (1 s), plus the cost of responses charged in this process since
   the last read, so replicas sharing one ledger converge within about a second. A request is admitted
@@ -28,7 +28,8 @@ Order inside `admit`: concurrency, then rates, then budget. The checks come firs
 until all pass, so a refused request takes no slot and consumes no rate.
 
 With REDIS_URL the rate and concurrency counters live in Redis (service/limits/redis_store.py: one Lua
-script call per admission, one per finished request, Redis's clock), shared by every replica; if Redis
+script call per admission, one per finished request written without waiting for it, Redis's clock),
+shared by every replica; if Redis
 cannot be reached they fail open. The budget always comes from the ledger.
 """
 
@@ -259,8 +260,9 @@ class _Counters:
 
 class Admission:
     """An admitted request's handle: `charge()` what it used once it is known, `release()` it when done (in
-    a `finally`; idempotent). With Redis a charge waits for the release so both go in one script call; a
-    charge after the release is sent on its own."""
+    a `finally`; idempotent). Neither has an await point, so a release in a `finally` runs whole even on
+    cancellation. With Redis a charge waits for the release so both go in one script call (written to Redis,
+    not waited for); a charge after the release is sent on its own."""
 
     __slots__ = ("_limiter", "_key", "_tpm", "_budget", "_slot", "_open", "_tokens")
 
@@ -288,7 +290,7 @@ class Admission:
             elif self._open:
                 self._tokens += total_tokens
             else:
-                await lim._redis_finish(self._key, self._tpm, total_tokens, None)
+                lim._redis_finish(self._key, self._tpm, total_tokens, None)
 
     async def release(self) -> None:
         """Give the slot back (and, with Redis, send the charge). Only the first call does anything."""
@@ -301,7 +303,7 @@ class Admission:
             if self._slot is not None:
                 lim._release_slot(self._key)
         elif self._slot is not None or self._tokens:
-            await lim._redis_finish(self._key, self._tpm or 0, self._tokens, self._slot)
+            lim._redis_finish(self._key, self._tpm or 0, self._tokens, self._slot)
 
 
 _NOTHING = Admission(None)  # a caller with nothing to count: charge and release do nothing
@@ -331,7 +333,6 @@ class Limiter:
             self._redis = RedisStore(settings.redis_url, clock=clock, timeout_s=redis_timeout_s,
                                      lease_s=slot_lease_s, heartbeat_s=heartbeat_s, probe_s=probe_s)
         self._sweeper: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
 
     @property
     def enabled(self) -> bool:
@@ -355,8 +356,6 @@ class Limiter:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
-        if self._pending:
-            await asyncio.wait(self._pending, timeout=1.0)
         if self._redis is not None:
             await self._redis.close()
 
@@ -450,13 +449,9 @@ class Limiter:
         if c is not None and c.in_flight > 0:
             c.in_flight -= 1
 
-    async def _redis_finish(self, key: str, tpm: int, tokens: int, slot: str | None) -> None:
+    def _redis_finish(self, key: str, tpm: int, tokens: int, slot: str | None) -> None:
         assert self._redis is not None
-        # shielded: a second cancellation of the caller does not stop the slot's release half-way
-        task = asyncio.ensure_future(self._redis.finish(key, tpm, tokens, slot))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        await asyncio.shield(task)
+        self._redis.finish(key, tpm, tokens, slot)  # written now, not waited for: no await point
 
     async def status(self, user: str | None) -> LimitsStatus:
         """The caller's limits and where it stands now (for GET /v1/limits and GetLimits)."""

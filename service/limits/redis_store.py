@@ -4,12 +4,17 @@ Per caller two keys, with the caller in a hash tag so both live in one cluster s
 `gwlim:{<caller>}` (a hash: `r` = the request TAT, `t` = the token TAT, in microseconds of Redis's clock)
 and `gwlim:{<caller>}:slots` (a sorted set of in-flight slot ids scored by their lease's expiry).
 
-Each decision is one Lua script call (EVALSHA; redis-py loads the script again if the server lost it),
-timed by `redis.call('TIME')`, so the replicas' clocks do not matter:
+Each decision is one Lua script call (EVALSHA, or EVAL when the server lost its scripts), timed by
+`redis.call('TIME')`, so the replicas' clocks do not matter. All calls go over one pipelined connection
+(service/limits/resp.py), in the order they are made:
 - ADMIT purges expired slots, checks concurrency, rpm and tpm (and takes the budget verdict the replica
   worked out from the ledger), and only when all pass takes one request interval and one slot. It returns
   the decision, retry-after and how far each TAT is ahead of now, from which the headers follow.
-- FINISH, after the response: charges the tokens (moves the token TAT on) and removes the slot.
+- FINISH, after the response: charges the tokens (moves the token TAT on) and removes the slot. The
+  response does not wait for it: it is held back to go out with this replica's next call (as a rule the
+  next ADMIT, so Redis wakes once per request), or after FINISH_HOLD_S (5 ms) if no call comes first. On
+  one connection Redis runs commands in order, so this replica's next ADMIT always sees it; other
+  replicas see it within FINISH_HOLD_S.
 - RENEW, from a heartbeat every `heartbeat_s` (10 s): pushes the lease (30 s) of this replica's live slots
   on. A crashed replica's slots are no longer renewed and are purged by the next ADMIT once their lease
   has run out, so they free within `lease_s`.
@@ -29,13 +34,9 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-
 from service.limits.engine import BackendFailures
 from service.limits.policy import Limits
+from service.limits.resp import RespClient, Script
 
 _NOW = """
 local t = redis.call('TIME')
@@ -146,22 +147,22 @@ return {math.floor(rq), math.floor(tk), inflight}
 """
 
 _RENEW_BATCH = 500
+# How long a FINISH may wait to go out with the next call (an ADMIT, as a rule): one wake-up of Redis per
+# request instead of two. This replica's next call always runs after it; another replica sees it this much
+# later at most.
+FINISH_HOLD_S = 0.005
 
 
 class RedisStore:
     def __init__(self, url: str, *, clock: Callable[[], float], timeout_s: float = 0.1, lease_s: float = 30.0,
-                 heartbeat_s: float = 10.0, probe_s: float = 0.5, max_connections: int = 64):
-        # No retries but one on a dropped connection (a pooled connection Redis closed, e.g. after its
-        # restart): a request never waits more than about `timeout_s` on Redis.
-        pool = BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=timeout_s, socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
-        self._redis = Redis(connection_pool=pool)
-        self._admit = self._redis.register_script(ADMIT)
-        self._finish = self._redis.register_script(FINISH)
-        self._renew = self._redis.register_script(RENEW)
-        self._peek = self._redis.register_script(PEEK)
+                 heartbeat_s: float = 10.0, probe_s: float = 0.5):
+        # No retries: a request never waits more than about `timeout_s` on Redis.
+        self._admit = Script(ADMIT)
+        self._finish = Script(FINISH)
+        self._renew = Script(RENEW)
+        self._peek = Script(PEEK)
+        self._redis = RespClient(url, timeout_s=timeout_s,
+                                 scripts=(self._admit, self._finish, self._renew, self._peek))
         self._clock = clock
         self._lease_us = int(lease_s * 1_000_000)
         self._heartbeat_s = heartbeat_s
@@ -176,7 +177,7 @@ class RedisStore:
 
     async def start(self) -> None:
         try:
-            await self._redis.ping()
+            await self._redis.call("PING")
         except Exception as exc:
             self._down(exc, "start")
         if self._task is None:
@@ -187,7 +188,8 @@ class RedisStore:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await self._redis.aclose(close_connection_pool=True)
+        await self._redis.drain()  # the last releases and charges, written and not yet answered
+        self._redis.close()
 
     def _down(self, exc: BaseException, what: str) -> None:
         self._failures.failed(exc, what)
@@ -199,11 +201,11 @@ class RedisStore:
             self.healthy = True
             self._failures.recovered()
 
-    async def _call(self, script: Any, keys: list[str], args: list[Any], what: str) -> Any:
+    async def _call(self, script: Script, keys: list[str], args: list[Any], what: str) -> Any:
         if not self.healthy and self._clock() < self._retry_at:
             return None
         try:
-            result = await script(keys, args)
+            result = await self._redis.evalsha(script, keys, args)
         except Exception as exc:  # any failure of Redis fails open
             self._down(exc, what)
             return None
@@ -230,11 +232,16 @@ class RedisStore:
             return 0, 0.0, requests_us / 1e6, tokens_us / 1e6, slot
         return code, retry_us / 1e6, requests_us / 1e6, tokens_us / 1e6, None
 
-    async def finish(self, key: str, tpm: int, tokens: int, slot: str | None) -> None:
+    def finish(self, key: str, tpm: int, tokens: int, slot: str | None) -> None:
+        """Charge the tokens and release the slot: written now, its answer checked later (a failure counts
+        like any other; an unreleased slot then expires with its lease)."""
         if slot:
             self.live.pop(slot, None)  # no longer renewed, whatever happens to this call
+        if not self.healthy and self._clock() < self._retry_at:
+            return
         base = "gwlim:{" + key + "}"
-        await self._call(self._finish, [base, base + ":slots"], [tpm, tokens, slot or ""], "finish")
+        self._redis.evalsha_nowait(self._finish, [base, base + ":slots"], [tpm, tokens, slot or ""],
+                                   lambda exc: self._down(exc, "finish"), hold_s=FINISH_HOLD_S)
 
     async def peek(self, key: str, slots: bool) -> tuple[float, float, int] | None:
         base = "gwlim:{" + key + "}"
@@ -249,7 +256,7 @@ class RedisStore:
             await asyncio.sleep(self._probe_s)
             if not self.healthy:
                 try:
-                    await self._redis.ping()
+                    await self._redis.call("PING")
                 except Exception as exc:
                     self._down(exc, "probe")
                     continue
@@ -264,7 +271,7 @@ class RedisStore:
                 keys = [zkey for _, zkey in batch]
                 args: list[Any] = [self._lease_us, *(slot for slot, _ in batch)]
                 try:
-                    await self._renew(keys, args)
+                    await self._redis.evalsha(self._renew, keys, args)
                 except Exception as exc:
                     self._down(exc, "renew")
                     break

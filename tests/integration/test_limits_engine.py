@@ -407,16 +407,30 @@ async def test_redis_tpm_debt_is_charged_with_the_release(make_limiter: Callable
     await admission.charge(1000, 0.1)
     assert (await b.admit("alice", False))[0].allowed  # not charged until the release
     await admission.release()
-    decision, admission = await b.admit("alice", False)  # 400 tokens of debt, on the other replica
+    # The release (with the charge) is written to Redis and not waited for; the same replica's next call
+    # goes after it on the same connection, so it sees the 400 tokens of debt at once.
+    decision, admission = await a.admit("alice", False)
     assert (decision.allowed, decision.reason, admission) == (False, "rate_limited", None)
     assert 40.0 < decision.retry_after_s <= 40.1  # type: ignore[operator]
     assert headers(decision)["x-ratelimit-remaining-tokens"] == "0"
+    await drained(a)  # once it has reached Redis, the other replica sees the same
+    decision, admission = await b.admit("alice", False)
+    assert (decision.allowed, decision.reason, admission) == (False, "rate_limited", None)
+    assert 40.0 < decision.retry_after_s <= 40.1  # type: ignore[operator]
     # a charge after the release is sent on its own
     _, other = await a.admit("bob", False)
     assert other is not None
     await other.release()
     await other.charge(700, None)
+    assert (await a.admit("bob", False))[0].reason == "rate_limited"
+    await drained(a)
     assert (await b.admit("bob", False))[0].reason == "rate_limited"
+
+
+async def drained(lim: Limiter) -> None:
+    """Wait until Redis has answered every call `lim` wrote (its releases are not waited for)."""
+    assert lim._redis is not None
+    await lim._redis._redis.drain()
 
 
 async def test_redis_concurrency_across_replicas(make_limiter: Callable[..., Limiter]) -> None:
@@ -430,11 +444,14 @@ async def test_redis_concurrency_across_replicas(make_limiter: Callable[..., Lim
     assert (await a.status("alice")).concurrency == ConcurrencyStatus(2, 2)
     for _ in range(3):
         await a1.release()
+    assert (await a.status("alice")).concurrency == ConcurrencyStatus(2, 1)  # after the release, in Redis
+    await drained(a)
     assert (await b.status("alice")).concurrency == ConcurrencyStatus(2, 1)
     _, a4 = await b.admit("alice", False)
     assert a4 is not None and not (await a.admit("alice", False))[0].allowed
     await a2.release()
     await a4.release()
+    await drained(b)
     assert (await a.status("alice")).concurrency == ConcurrencyStatus(2, 0)
     assert not a._redis.live and not b._redis.live  # type: ignore[union-attr]
 

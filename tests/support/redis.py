@@ -39,7 +39,7 @@ def _answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
             conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
+            return conn.recv(16).startswith((b"+PONG", b"-NOAUTH"))  # up (a password server wants AUTH)
     except OSError:
         return False
 
@@ -49,11 +49,13 @@ class RedisServer:
     binary: str
     root: Path
     port: int
+    password: str | None = field(default=None, repr=False)
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -66,7 +68,8 @@ class RedisServer:
         log = open(self.root / "redis.log", "ab")  # noqa: SIM115 - the child process holds it
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
-             "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"],
+             "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + 20
@@ -116,7 +119,7 @@ class RedisServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_redis() -> RedisServer:
-    server = RedisServer(_binary(), Path(tempfile.mkdtemp(prefix="gateway-redis-")), free_port())
+def start_redis(password: str | None = None) -> RedisServer:
+    server = RedisServer(_binary(), Path(tempfile.mkdtemp(prefix="gateway-redis-")), free_port(), password)
     server.start()
     return server

@@ -101,7 +101,7 @@ def _metadata(ctx: CallContext) -> tuple[tuple[str, str], ...]:
 
 
 def _limit_headers(trailers: object) -> tuple[tuple[str, str], ...]:
-    """The x-ratelimit-* the service sent a limited caller (trailing metadata)."""
+    """The x-ratelimit-* the service sent a limited caller (trailing metadata; a stream's initial metadata)."""
     return tuple((k, v) for k, v in trailers or () if k.startswith("x-ratelimit-") and isinstance(v, str))  # type: ignore[attr-defined]
 
 
@@ -168,7 +168,11 @@ class GrpcClient:
                 pb.StreamChatCompletionRequest(request=req, include_usage=include_usage), metadata=_metadata(ctx)
             )
         try:
+            head = True
             async for resp in call:
+                if head:  # the service sends a stream's x-ratelimit-* with its first message
+                    head = False
+                    ctx.stats.limit_headers = _limit_headers(await call.initial_metadata())
                 yield resp.chunk
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from None

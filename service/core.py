@@ -131,7 +131,7 @@ class ChatCore:
             request_id=ctx.request_id, user_id=s.user, provider=s.provider, model=s.model,
             iterations=s.iterations, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             total_tokens=usage.total_tokens, cost_usd=cost, status=s.status, latency_ms=latency * 1000,
-            created_at=time.time(),
+            created_at=time.time(), own_key=ctx.provider_key is not None,
         ))
         # label by catalog model only: a client-chosen id must not mint unbounded metric series
         label = spec.id if spec.max_output_tokens is not None else "other"
@@ -140,7 +140,7 @@ class ChatCore:
 
     async def _finish(self, ctx: CallContext, spec: ModelSpec, started: float, admission: Admission | None) -> None:
         """Record the call, then charge what it used to its caller's limits and give its slot back (for a
-        `finally`: no await point unless the counters are in Redis, where the release is shielded)."""
+        `finally`: no await point; with Redis the release is written to it and not waited for)."""
         tokens, cost = self._record(ctx, spec, started)
         if admission is not None:
             try:

@@ -90,17 +90,27 @@ class _Rpc:
     and streaming methods alike.
     """
 
-    __slots__ = ("context", "name", "ctx", "started")
+    __slots__ = ("context", "name", "ctx", "started", "head_sent")
 
-    def __init__(self, context: grpc.aio.ServicerContext, name: str):
+    def __init__(self, context: grpc.aio.ServicerContext, name: str, *, defer_head: bool = False):
         self.context, self.name = context, name
         self.started = time.perf_counter()
         self.ctx = call_context(context)
+        self.head_sent = not defer_head
 
     async def __aenter__(self) -> CallContext:
-        await self.context.send_initial_metadata((("x-request-id", self.ctx.request_id),))
+        if self.head_sent:
+            await self.context.send_initial_metadata((("x-request-id", self.ctx.request_id),))
         metrics.child(metrics.IN_FLIGHT, "grpc").inc()
         return self.ctx
+
+    async def send_head(self) -> None:
+        """The initial metadata of a stream, sent with its first message: by then the caller is admitted and
+        its x-ratelimit-* are known (a unary call has them in its trailing metadata)."""
+        if not self.head_sent:
+            self.head_sent = True
+            await self.context.send_initial_metadata(
+                (("x-request-id", self.ctx.request_id), *self.ctx.stats.limit_headers))
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         metrics.child(metrics.IN_FLIGHT, "grpc").dec()
@@ -115,6 +125,8 @@ class _Rpc:
                       exc_info=(kind, exc, tb))
             err = GatewayError("internal_error", "Internal error")
         finish(self.context, self.ctx, self.name, self.started, err, cancelled)
+        if not self.head_sent and not cancelled:
+            await self.send_head()
         if err is not None:
             await abort(self.context, err)  # raises: the RPC ends with this status
 
@@ -138,8 +150,11 @@ def edge_stream(
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> AsyncIterator[Resp]:
-        async with _Rpc(context, method.__name__) as ctx:
+        rpc = _Rpc(context, method.__name__, defer_head=True)
+        async with rpc as ctx:
             async for item in method(self, request, ctx):
+                if not rpc.head_sent:
+                    await rpc.send_head()
                 yield item
 
     return wrapper

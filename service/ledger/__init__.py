@@ -55,7 +55,8 @@ def new_record_id() -> str:
 MIGRATIONS = sorted((Path(__file__).parent / "migrations").glob("*.sql"))
 COLUMNS = ("request_id", "user_id", "provider", "model", "iterations", "prompt_tokens", "completion_tokens",
            "total_tokens", "cost_usd", "status", "latency_ms", "created_at", "day")
-INSERT_COLUMNS = (*COLUMNS, "record_id")  # what a write stores: the columns of a row, and the record's own id
+# what a write stores: the columns of a row, the record's own id, and whether it ran on the caller's own key
+INSERT_COLUMNS = (*COLUMNS, "record_id", "own_key")
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -78,6 +79,7 @@ class UsageRecord:
     created_at: float
     # this record's own id: request ids come from callers (X-Request-Id) and may repeat
     record_id: str = field(default_factory=new_record_id)
+    own_key: bool = False  # paid with the caller's own provider key: not counted toward the caller's budget
 
     def row(self) -> tuple:
         day = dt.datetime.fromtimestamp(self.created_at, dt.UTC).strftime("%Y-%m-%d")
@@ -264,7 +266,7 @@ class Ledger:
         half, down to single records, which are set aside."""
         batch = self._head[:n]
         try:
-            await self._write([(*r.row(), r.record_id) for r in batch])
+            await self._write([(*r.row(), r.record_id, int(r.own_key)) for r in batch])
         except Exception as exc:
             if not self._refused(exc):
                 self._outages += 1
@@ -307,14 +309,15 @@ class Ledger:
         return build_report(user, from_date, to_date, rows)
 
     async def spent_today(self, user: str | None) -> float:
-        """The estimated cost (USD) of `user`'s requests today (UTC; None = the anonymous ones): what the
-        store holds plus the records still waiting in memory, without forcing a write (the limits engine
+        """The estimated cost (USD) of `user`'s requests today (UTC; None = the anonymous ones) on the operator's
+        keys (a request on the caller's own key is not counted): what the store holds plus the records still waiting in memory, without forcing a write (the limits engine
         calls this about once a second per caller). Unpriced records add nothing; records spooled while the
         store was down are not counted until they land. Raises when the store cannot be read."""
         now = time.time()
         day, midnight = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d"), now - now % 86400
         waiting = self._memory if self._head_end is not None else (*self._head, *self._memory)
-        pending = sum(r.cost_usd for r in waiting if r.cost_usd and r.user_id == user and r.created_at >= midnight)
+        pending = sum(r.cost_usd for r in waiting
+                      if r.cost_usd and r.user_id == user and not r.own_key and r.created_at >= midnight)
         return float(await self._spent(user, day) or 0.0) + pending
 
     def _unavailable(self, exc: BaseException) -> GatewayError:
@@ -381,8 +384,8 @@ class Ledger:
 
 
 # the day's cost of one caller, and of the anonymous callers (both on the (user_id, day) index)
-SPENT_SQL = "SELECT SUM(cost_usd) FROM usage_records WHERE user_id = {0} AND day = {1}"
-SPENT_ANONYMOUS_SQL = "SELECT SUM(cost_usd) FROM usage_records WHERE user_id IS NULL AND day = {0}"
+SPENT_SQL = "SELECT SUM(cost_usd) FROM usage_records WHERE user_id = {0} AND day = {1} AND own_key = 0"
+SPENT_ANONYMOUS_SQL = "SELECT SUM(cost_usd) FROM usage_records WHERE user_id IS NULL AND day = {0} AND own_key = 0"
 
 REPORT_SQL = (
     "SELECT model, provider, day, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens), "

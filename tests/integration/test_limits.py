@@ -148,6 +148,25 @@ async def test_budget_refuses_the_call_after_the_one_that_spent_it_except_on_own
     assert await gw.gateway.ledger.spent_today("dave") == 0.0
 
 
+@with_limits(budget_usd_per_day=0.0001)
+async def test_spending_on_the_callers_own_key_does_not_count_toward_the_budget(
+    gw: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator
+) -> None:
+    erin = bearer("erin")
+    for _ in range(3):  # each call costs more than the whole budget, paid with erin's own key
+        assert (await chat(http, gw.url, {**erin, "X-Provider-Key": USER_KEY}))[0] == 200
+    await settle(gw)
+    assert await gw.gateway.ledger.spent_today("erin") == 0.0  # what the budget counts: the operator's keys
+    async with http.get(f"{gw.url}/v1/limits", headers=erin) as resp:
+        assert (await resp.json())["budget_usd_per_day"]["spent"] == 0.0
+    assert (await chat(http, gw.url, erin))[0] == 200  # the first call on the operator's key is admitted
+    assert anthropic_emu.requests[-1].api_key != USER_KEY
+    status, _, body = await chat(http, gw.url, erin)  # and that one spent the budget
+    assert (status, body["error"]["code"]) == (429, "budget_exceeded")
+    async with http.get(f"{gw.url}/v1/usage", headers=erin) as resp:
+        assert (await resp.json())["totals"]["requests"] == 4  # the usage report still shows every call
+
+
 @with_limits(max_concurrent=2)
 async def test_third_concurrent_call_is_too_many_concurrent(
     gw: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator
@@ -175,10 +194,10 @@ async def test_tokens_are_charged_after_the_response_streams_at_their_end(
     body = {**CLAUDE, "stream": True, "stream_options": {"include_usage": True}} if stream else CLAUDE
     async with http.post(f"{gw.url}/v1/chat/completions", json=body, headers=frank) as resp:
         assert resp.status == 200
-        got = ratelimit(dict(resp.headers))  # stream or not: the headers as admitted, before any token
-        # (a separate bridge learns them from the trailing metadata: after its stream's headers went out)
-        assert got == {} if stream and gw.transport == "grpc" else got == {"x-ratelimit-limit-tokens": "100", "x-ratelimit-remaining-tokens": "100",
-                       "x-ratelimit-reset-tokens": "0s"}
+        # stream or not, in process or through a separate bridge: the headers as admitted, before any token
+        assert ratelimit(dict(resp.headers)) == {"x-ratelimit-limit-tokens": "100",
+                                                 "x-ratelimit-remaining-tokens": "100",
+                                                 "x-ratelimit-reset-tokens": "0s"}
         await resp.read()
     # 110 tokens against 100 per minute: the caller owes 10 tokens (6 s) plus one token's interval
     status, headers, body = await chat(http, gw.url, frank)
@@ -215,6 +234,29 @@ async def test_grpc_refusal_is_resource_exhausted_with_error_info_retry_info_and
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             async for _ in stub.StreamChatCompletion(pb.StreamChatCompletionRequest(request=req), metadata=meta):
                 pass
+        assert error_info(refused.value).reason == "rate_limited"
+
+
+@with_limits(rate_limit_rpm=2)
+async def test_grpc_stream_sends_the_rate_headers_before_its_first_chunk(gw: Running) -> None:
+    meta = (("authorization", bearer("hugo")["Authorization"]), ("x-request-id", "limits-stream-1"))
+    req = pb.CreateChatCompletionRequest(model="claude-sonnet-4-5",
+                                         messages=[pb.ChatMessage(role=pb.ROLE_USER, content=[pb.ContentPart(text="hi")])])
+    async with grpc.aio.insecure_channel(gw.grpc_target) as channel:
+        call = chat_pb2_grpc.ChatServiceStub(channel).StreamChatCompletion(
+            pb.StreamChatCompletionRequest(request=req), metadata=meta)
+        head = dict(await call.initial_metadata())  # before any chunk is read
+        assert {k: v for k, v in head.items() if k.startswith("x-")} == {
+            "x-request-id": "limits-stream-1", "x-ratelimit-limit-requests": "2",
+            "x-ratelimit-remaining-requests": "1", "x-ratelimit-reset-requests": "30s"}
+        assert len([chunk async for chunk in call]) > 1
+        # refused before its first message: the request id still comes in the initial metadata
+        await chat_pb2_grpc.ChatServiceStub(channel).CreateChatCompletion(req, metadata=meta)
+        call = chat_pb2_grpc.ChatServiceStub(channel).StreamChatCompletion(
+            pb.StreamChatCompletionRequest(request=req), metadata=meta)
+        assert dict(await call.initial_metadata())["x-request-id"] == "limits-stream-1"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call.read()
         assert error_info(refused.value).reason == "rate_limited"
 
 

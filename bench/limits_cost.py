@@ -138,7 +138,8 @@ async def on_redis(n: int) -> list[tuple[str, str]]:
         return [
             ("PING round trip, p50 / p99", f"{statistics.median(ping):.3f} / {pct(ping, 0.99):.3f} ms"),
             ("admit, p50 / p99", f"{statistics.median(admit):.3f} / {pct(admit, 0.99):.3f} ms"),
-            ("charge + release (written, not waited for), p50 / p99", f"{statistics.median(finish):.3f} / {pct(finish, 0.99):.3f} ms"),
+            ("charge + release (written, not waited for), p50 / p99",
+             f"{statistics.median(finish):.3f} / {pct(finish, 0.99):.3f} ms"),
             ("Redis calls per request (one waited for)", f"{sent['evalsha'] / n:.2f} EVALSHA, {sent['eval']} EVAL, "
                                                          f"{sent['script|load']} SCRIPT LOAD in {n} requests"),
             ("admit + charge + release, 32 concurrent", f"{rps:,.0f} requests/s"),

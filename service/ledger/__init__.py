@@ -309,9 +309,10 @@ class Ledger:
         return build_report(user, from_date, to_date, rows)
 
     async def spent_today(self, user: str | None) -> float:
-        """The estimated cost (USD) of `user`'s requests today (UTC; None = the anonymous ones) on the operator's
-        keys (a request on the caller's own key is not counted): what the store holds plus the records still waiting in memory, without forcing a write (the limits engine
-        calls this about once a second per caller). Unpriced records add nothing; records spooled while the
+        """The estimated cost (USD) of `user`'s requests today (UTC; None = the anonymous ones) on the
+        operator's keys (a request on the caller's own key is not counted): what the store holds plus the
+        records still waiting in memory, without forcing a write (the limits engine calls this about once a
+        second per caller). Unpriced records add nothing; records spooled while the
         store was down are not counted until they land. Raises when the store cannot be read."""
         now = time.time()
         day, midnight = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d"), now - now % 86400

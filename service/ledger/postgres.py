@@ -26,7 +26,8 @@ from service.ledger import (
 
 MIGRATION_LOCK = 7_311_042  # pg_advisory_lock key: replicas starting together migrate one at a time
 COLUMN_TYPES = {"iterations": "int", "prompt_tokens": "bigint", "completion_tokens": "bigint",
-                "total_tokens": "bigint", "cost_usd": "float8", "latency_ms": "float8", "created_at": "float8", "own_key": "int"}
+                "total_tokens": "bigint", "cost_usd": "float8", "latency_ms": "float8", "created_at": "float8",
+                "own_key": "int"}
 INSERT_SQL = (
     f"INSERT INTO usage_records ({', '.join(INSERT_COLUMNS)}) SELECT * FROM unnest("
     + ", ".join(f"${i}::{COLUMN_TYPES.get(c, 'text')}[]" for i, c in enumerate(INSERT_COLUMNS, 1))

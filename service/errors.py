@@ -30,6 +30,7 @@ _C = grpc.StatusCode
 ERRORS: dict[str, ErrorKind] = {
     "invalid_request": ErrorKind(400, "invalid_request_error", _C.INVALID_ARGUMENT),
     "unsupported_provider": ErrorKind(400, "invalid_request_error", _C.INVALID_ARGUMENT),
+    "unsupported_parameter": ErrorKind(400, "invalid_request_error", _C.INVALID_ARGUMENT),
     "invalid_tool_schema": ErrorKind(422, "invalid_request_error", _C.INVALID_ARGUMENT),
     "missing_api_key": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),
     "invalid_api_key": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),

@@ -15,15 +15,7 @@ from typing import Protocol
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.context import CallStats
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    streaming: bool = True
-    images: bool = True
-    tools: bool = True
-    parallel_tool_calls: bool = True
-    stop_sequences: bool = True
+from service.providers.capabilities import Capabilities
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ from service.providers.anthropic.translate import (
     from_anthropic_response,
     to_anthropic_request,
 )
-from service.providers.base import Capabilities, UpstreamCall
+from service.providers.base import UpstreamCall
+from service.providers.capabilities import Capabilities
 from service.providers.classify import name_field
 from service.validate import max_tokens_param
 

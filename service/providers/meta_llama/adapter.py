@@ -16,7 +16,8 @@ from service import offload
 from service.config import Settings
 from service.errors import GatewayError
 from service.providers import http
-from service.providers.base import Capabilities, UpstreamCall
+from service.providers.base import UpstreamCall
+from service.providers.capabilities import Capabilities
 from service.providers.classify import name_field
 from service.providers.meta_llama.translate import (
     LlamaStreamTranslator,

@@ -43,6 +43,7 @@ __all__ = [
     "RequestTooLargeError",
     "ServiceUnavailableError",
     "TooManyConcurrentError",
+    "UnsupportedParameterError",
     "UnsupportedProviderError",
     "UpstreamError",
     "UpstreamTimeoutError",
@@ -54,6 +55,7 @@ __all__ = [
 CODES: dict[str, tuple[int, str, str]] = {
     "invalid_request": (400, "invalid_request_error", "INVALID_ARGUMENT"),
     "unsupported_provider": (400, "invalid_request_error", "INVALID_ARGUMENT"),
+    "unsupported_parameter": (400, "invalid_request_error", "INVALID_ARGUMENT"),
     "invalid_tool_schema": (422, "invalid_request_error", "INVALID_ARGUMENT"),
     "missing_api_key": (401, "authentication_error", "UNAUTHENTICATED"),
     "invalid_api_key": (401, "authentication_error", "UNAUTHENTICATED"),
@@ -118,6 +120,10 @@ class InvalidRequestError(GatewayError):
 
 class UnsupportedProviderError(GatewayError):
     """400 ``unsupported_provider``."""
+
+
+class UnsupportedParameterError(GatewayError):
+    """400 ``unsupported_parameter``: the chosen provider cannot honour a parameter (``param`` names it)."""
 
 
 class InvalidToolSchemaError(GatewayError):
@@ -225,6 +231,7 @@ class GatewayTimeoutError(GatewayConnectionError):
 _CLASSES: dict[str, type[GatewayError]] = {
     "invalid_request": InvalidRequestError,
     "unsupported_provider": UnsupportedProviderError,
+    "unsupported_parameter": UnsupportedParameterError,
     "invalid_tool_schema": InvalidToolSchemaError,
     "missing_api_key": MissingApiKeyError,
     "invalid_api_key": InvalidApiKeyError,

@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 
 from bridge.translate import FINISH_REASONS, KNOWN_FIELDS, ROLES, TOOL_CHOICE_MODES
+from service import providers as registry
 from service.errors import ERRORS
-from service.models import PROVIDERS
 from service.tools.catalog import GROUPS
 from service.tools.schema import TOOL_NAME
 from service.validate import MAX_ITERATIONS
@@ -78,7 +78,7 @@ SCHEMAS: dict[str, Any] = {
         "tool_call_id": {"type": "string", "description": "tool messages: the call this answers"},
         "name": {"type": "string"}}},
     "ChatCompletionRequest": {"type": "object", "required": ["model", "messages"], "properties": {
-        "provider": {"type": "string", "enum": list(PROVIDERS),
+        "provider": {"type": "string", "enum": list(registry.names()),
                      "description": "inferred from the model when absent (claude-* / Llama-* / provider/model)"},
         "model": {"type": "string", "minLength": 1},
         "messages": {"type": "array", "minItems": 1, "items": _ref("Message")},
@@ -110,7 +110,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string", "pattern": "^chatcmpl-"}, "object": {"const": "chat.completion"},
             "created": {"type": "integer"}, "model": {"type": "string"},
-            "provider": {"type": "string", "enum": list(PROVIDERS)},
+            "provider": {"type": "string", "enum": list(registry.names())},
             "choices": {"type": "array", "items": {"type": "object", "required": [
                 "index", "message", "logprobs", "finish_reason"], "properties": {
                 "index": {"type": "integer"}, "finish_reason": FINISH,
@@ -141,8 +141,8 @@ SCHEMAS: dict[str, Any] = {
         "max_output_tokens", "pricing"], "properties": {
             "id": {"type": "string"}, "object": {"const": "model"},
             "created": {"type": "integer", "description": "Unix seconds of the model's release day (UTC), fixed"},
-            "owned_by": {"type": "string", "enum": list(PROVIDERS), "description": "the provider"},
-            "provider": {"type": "string", "enum": list(PROVIDERS)}, "provider_model_id": {"type": "string"},
+            "owned_by": {"type": "string", "enum": list(registry.names()), "description": "the provider"},
+            "provider": {"type": "string", "enum": list(registry.names())}, "provider_model_id": {"type": "string"},
             "context_window": {"type": "integer"}, "max_output_tokens": {"type": "integer"},
             "pricing": {"type": "object", "required": ["input_per_mtok", "output_per_mtok"], "properties": {
                 "input_per_mtok": {"type": "number"}, "output_per_mtok": {"type": "number"}}}}},
@@ -251,7 +251,7 @@ def build_document() -> dict[str, Any]:
             "/v1/models": {"get": {
                 "operationId": "listModels",
                 "parameters": [{"name": "provider", "in": "query",
-                                "schema": {"type": "string", "enum": list(PROVIDERS)}}],
+                                "schema": {"type": "string", "enum": list(registry.names())}}],
                 "responses": {"200": _json("ModelList"), "400": _error_response("unknown provider"),
                               **_COMMON_ERRORS}}},
             "/v1/models/{model}": {"get": {

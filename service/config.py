@@ -72,13 +72,6 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def _url(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name, "").strip() or default
-    if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
-    return value.rstrip("/")
-
-
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env.get(name, "").strip().lower() or default
     if value not in choices:
@@ -92,10 +85,9 @@ class Settings:
     http_port: int = 8080
     bind_host: str = "127.0.0.1"
     service_addr: str = "127.0.0.1:50051"
-    anthropic_api_key: str | None = field(default=None, repr=False)
-    meta_api_key: str | None = field(default=None, repr=False)
-    anthropic_base_url: str = "https://api.anthropic.com"
-    meta_api_base_url: str = "https://api.llama.com/v1"
+    # The providers' variables as set: every *_API_KEY and *_BASE_URL. Each provider's spec names its own
+    # (service/providers/<name>/); the registry resolves and checks them (service.providers.configure).
+    provider_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     upstream_timeout_s: float = 120.0
     upstream_max_retries: int = 2
     max_request_bytes: int = 10 * 1024 * 1024
@@ -173,10 +165,7 @@ class Settings:
             http_port=_int(env, "HTTP_PORT", 8080, 0, 65535),
             bind_host=bind_host,
             service_addr=service_addr,
-            anthropic_api_key=env.get("ANTHROPIC_API_KEY", "").strip() or None,
-            meta_api_key=(env.get("META_API_KEY", "").strip() or env.get("LLAMA_API_KEY", "").strip() or None),
-            anthropic_base_url=_url(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
-            meta_api_base_url=_url(env, "META_API_BASE_URL", "https://api.llama.com/v1"),
+            provider_env={k: v for k, v in env.items() if k.endswith(PROVIDER_VARIABLE_SUFFIXES)},
             upstream_timeout_s=_float(env, "UPSTREAM_TIMEOUT_S", 120.0, 0.001, 3600.0),
             upstream_max_retries=_int(env, "UPSTREAM_MAX_RETRIES", 2, 0, 10),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 10 * 1024 * 1024, 1024, 1 << 30),
@@ -193,11 +182,6 @@ class Settings:
             redis_url=redis_url,
         )
 
-    def provider_key(self, provider: str) -> str | None:
-        """The server-side key for `provider`, if configured."""
-        return self.anthropic_api_key if provider == "anthropic" else self.meta_api_key
 
-
-# The environment variable that holds each provider's server-side key, for
-# error messages that tell the user what to set.
-KEY_VARIABLE = {"anthropic": "ANTHROPIC_API_KEY", "meta_llama": "META_API_KEY"}
+# The names every provider's variables end with (its key, its base URL): Settings keeps those it is given.
+PROVIDER_VARIABLE_SUFFIXES = ("_API_KEY", "_BASE_URL")

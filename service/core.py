@@ -20,14 +20,15 @@ from collections.abc import AsyncGenerator, Mapping
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service import metrics, offload
+from service import providers as registry
 from service.auth import Authenticator
-from service.config import KEY_VARIABLE, Settings
+from service.config import Settings
 from service.context import CallContext
 from service.errors import GatewayError, invalid
 from service.ledger import Ledger, UsageRecord
 from service.limits import BUDGET_EXCEEDED, TOO_MANY_CONCURRENT, Admission, Decision, Limiter, LimitsStatus
-from service.models import PROVIDERS, ModelSpec, find_model, list_models, resolve_model
-from service.providers.base import Provider, UpstreamCall
+from service.models import ModelSpec, find_model, list_models, resolve_model
+from service.providers.base import Delta, Provider, Upstream, UpstreamCall
 from service.providers.http import HttpPool
 from service.tools.catalog import ToolCatalog
 from service.validate import begin_validation, check_tool_count, validate_request, validate_text_fields
@@ -58,6 +59,8 @@ class ChatCore:
         self.limiter = limiter  # None: no limits engine at all (tests that build a core by hand)
         self._pool = pool
         self._providers = providers
+        # the server-side key of each provider (a request may bring its own instead)
+        self._keys = {name: registry.key_for(name, settings) for name in providers}
         self._catalog = catalog
         self._ledger = ledger
         self._auth = auth
@@ -86,16 +89,16 @@ class ChatCore:
         self._catalog.expand(req)
         max_tokens = await _validate(req, spec, ctx)
         provider = self._providers[spec.provider]
-        key = ctx.provider_key or self._settings.provider_key(spec.provider)
+        key = ctx.provider_key or self._keys.get(spec.provider)
         if not key:
             raise GatewayError(
                 "missing_api_key",
-                f"No API key for provider {spec.provider}: set {KEY_VARIABLE[spec.provider]} on the server "
+                f"No API key for provider {spec.provider}: set {provider.spec.key_variables[0]} on the server "
                 "or send your own in the X-Provider-Key header",
             )
         call = UpstreamCall(
             request=req, model_id=spec.provider_model_id, max_tokens=max_tokens, api_key=key,
-            deadline=self._deadline(ctx), request_id=ctx.request_id, stats=ctx.stats,
+            deadline=self._deadline(ctx), request_id=ctx.request_id, request_bytes=ctx.stats.request_bytes,
         )
         limiter = self.limiter
         admission = None
@@ -118,13 +121,18 @@ class ChatCore:
         status = await self.limiter.status(user) if self.limiter is not None else LimitsStatus()
         return limits_to_proto(user, status)
 
-    def _record(self, ctx: CallContext, spec: ModelSpec, started: float) -> tuple[int, float | None]:
+    def _record(self, ctx: CallContext, spec: ModelSpec, started: float, usage: pb.Usage | None,
+                upstream: Upstream) -> tuple[int, float | None]:
         """One ledger record and the call metrics, for a call that went to the provider. Returns what it
         used: (total tokens, estimated cost in USD or None when unpriced)."""
         s = ctx.stats
-        if not s.attempts:
+        # what the edges log and report: the provider's side of the call, as the transport recorded it
+        s.attempts, s.upstream_s, s.upstream_request_id = upstream.attempts, upstream.seconds, upstream.request_id
+        s.upstream_url, s.upstream_cause = upstream.failed_url, upstream.failure
+        s.usage = usage
+        if not upstream.attempts:
             return 0, None  # refused before any request left (e.g. a translation rule): nothing reached a provider
-        usage = s.usage or pb.Usage()
+        usage = usage or pb.Usage()
         latency = time.perf_counter() - started
         cost = spec.cost(usage.prompt_tokens, usage.completion_tokens)  # None: no known price, never 0
         self._ledger.record(UsageRecord(
@@ -138,10 +146,11 @@ class ChatCore:
         metrics.observe_call(s.provider, label, s.status, latency, s.upstream_s, usage)
         return usage.total_tokens, cost
 
-    async def _finish(self, ctx: CallContext, spec: ModelSpec, started: float, admission: Admission | None) -> None:
+    async def _finish(self, ctx: CallContext, spec: ModelSpec, started: float, usage: pb.Usage | None,
+                      call: UpstreamCall, admission: Admission | None) -> None:
         """Record the call, then charge what it used to its caller's limits and give its slot back (for a
         `finally`: no await point; with Redis the release is written to it and not waited for)."""
-        tokens, cost = self._record(ctx, spec, started)
+        tokens, cost = self._record(ctx, spec, started, usage, call.upstream)
         if admission is not None:
             try:
                 await admission.charge(tokens, cost)
@@ -152,9 +161,10 @@ class ChatCore:
         provider, spec, call, admission = await self._prepare(req, ctx)
         started = time.perf_counter()
         ctx.stats.iterations = 1
+        usage = None
         try:
-            completion = await provider.complete(call)
-            ctx.stats.usage = completion.usage
+            completion = (await provider.complete(call)).completion
+            usage = completion.usage
         except GatewayError as err:
             ctx.stats.status = err.code
             raise
@@ -162,11 +172,11 @@ class ChatCore:
             ctx.stats.status = "cancelled"
             raise
         finally:
-            await self._finish(ctx, spec, started, admission)
+            await self._finish(ctx, spec, started, usage, call, admission)
         completion.id = "chatcmpl-" + uuid.uuid4().hex
         completion.created = int(time.time())
         completion.model = req.model
-        completion.provider = provider.name
+        completion.provider = spec.provider
         completion.iterations = 1
         completion.total_tokens_used = completion.usage.total_tokens
         return completion
@@ -178,17 +188,19 @@ class ChatCore:
         provider, spec, call, admission = await self._prepare(req, ctx)
         started = time.perf_counter()
         ctx.stats.iterations = 1
-        chunk_id, created, usage = "chatcmpl-" + uuid.uuid4().hex, int(time.time()), pb.Usage()
+        chunk_id, created, usage = "chatcmpl-" + uuid.uuid4().hex, int(time.time()), None
+        name = spec.provider
         first = True
         try:
-            async for chunk in provider.stream(call):
-                if not chunk.choices:  # the adapter's closing usage chunk
-                    usage = ctx.stats.usage = chunk.usage
+            async for event in provider.stream(call):
+                if not isinstance(event, Delta):  # End: the usage of the whole stream
+                    usage = event.usage
                     continue
                 if first:
                     first = False
-                    metrics.child(metrics.STREAM_TTFT, provider.name).observe(time.perf_counter() - started)
-                chunk.id, chunk.created, chunk.model, chunk.provider = chunk_id, created, req.model, provider.name
+                    metrics.child(metrics.STREAM_TTFT, name).observe(time.perf_counter() - started)
+                chunk = event.chunk
+                chunk.id, chunk.created, chunk.model, chunk.provider = chunk_id, created, req.model, name
                 yield chunk
         except GatewayError as err:
             ctx.stats.status = err.code
@@ -197,10 +209,11 @@ class ChatCore:
             ctx.stats.status = "cancelled"
             raise
         finally:
-            await self._finish(ctx, spec, started, admission)
-        if include_usage:
+            await self._finish(ctx, spec, started, usage, call, admission)
+        if include_usage:  # OpenAI's closing chunk: no choices, the usage of the stream
+            usage = usage or pb.Usage()
             yield pb.ChatCompletionChunk(
-                id=chunk_id, created=created, model=req.model, provider=provider.name, usage=usage,
+                id=chunk_id, created=created, model=req.model, provider=name, usage=usage,
                 iterations=1, total_tokens_used=usage.total_tokens,
             )
 
@@ -215,7 +228,7 @@ class ChatCore:
 
     def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
         self.identify(ctx)
-        if req.provider and req.provider not in PROVIDERS:
+        if req.provider and registry.get(req.provider) is None:
             raise GatewayError("unsupported_provider", f"Unsupported provider: {req.provider}", param="provider")
         return pb.ListModelsResponse(models=[m.to_proto() for m in list_models(req.provider)])
 
@@ -283,8 +296,6 @@ def _rate(rate) -> pb.RateLimitStatus:  # type: ignore[no-untyped-def]
 
 
 def build_providers(settings: Settings, pool: HttpPool) -> dict[str, Provider]:
-    """The provider registry: one line per provider, all on one upstream connection pool."""
-    from service.providers.anthropic.adapter import AnthropicProvider
-    from service.providers.meta_llama.adapter import MetaLlamaProvider
-
-    return {"anthropic": AnthropicProvider(settings, pool), "meta_llama": MetaLlamaProvider(settings, pool)}
+    """An adapter for every registered provider, all on one upstream connection pool (ConfigError naming
+    the variable when a provider's base URL is not an http(s) URL)."""
+    return {spec.name: spec.adapter(spec, registry.configure(spec, settings), pool) for spec in registry.specs()}

@@ -63,13 +63,13 @@ class Gateway:
 
 async def start_gateway(settings: Settings, *, http: bool = True) -> Gateway:
     policy = LimitsPolicy.from_settings(settings)  # ConfigError on a bad LIMITS_FILE, before anything starts
+    pool = HttpPool()
+    providers = build_providers(settings, pool)  # ConfigError on a bad provider base URL, likewise
     ledger = open_ledger(settings)
     await ledger.start()
     limiter = Limiter(settings, policy, ledger.spent_today)
     await limiter.start()
-    pool = HttpPool()
-    core = ChatCore(settings, pool, build_providers(settings, pool), ToolCatalog.load(), ledger,
-                    Authenticator(settings), limiter)
+    core = ChatCore(settings, pool, providers, ToolCatalog.load(), ledger, Authenticator(settings), limiter)
     host = settings.bind_host
     grpc_server: GrpcServer | None = None
     runner, http_port = None, None

@@ -2,7 +2,7 @@
 
 Ids the catalog does not know pass through to the provider unchanged, with the
 provider inferred from the id; their output limit is then the provider's own
-ceiling where it publishes one (PROVIDER_MAX_OUTPUT), else the provider's business.
+ceiling where it publishes one (its spec's max_output_tokens), else the provider's business.
 They are priced by family (PRICE_FAMILIES); an id of no known family has no price
 (cost None: recorded as NULL and counted as unpriced, never as a free request).
 """
@@ -16,17 +16,11 @@ from dataclasses import dataclass
 
 from ainative.chat.v1 import chat_pb2 as pb
 
+from service import providers as registry
 from service.errors import GatewayError, invalid
-
-PROVIDERS = ("meta_llama", "anthropic")
 
 # Without a client value, max_tokens is min(DEFAULT_MAX_TOKENS, model max output).
 DEFAULT_MAX_TOKENS = 4096
-
-# The most output tokens a provider accepts for any of its models, where it publishes one; it bounds
-# ids the catalog does not know. The Llama API takes max_completion_tokens 1..4028 whatever the model;
-# Anthropic's limit is per model (4K to 128K), so an unknown claude id is left to the API.
-PROVIDER_MAX_OUTPUT: dict[str, int | None] = {"meta_llama": 4028, "anthropic": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,15 +167,14 @@ def price_of(provider: str, model: str) -> tuple[float, float] | None:
 def infer_provider(model: str) -> tuple[str, str]:
     """(provider, model id without any `provider/` prefix), or a 400 asking for `provider`."""
     prefix, sep, rest = model.partition("/")
-    if sep and prefix in PROVIDERS and rest:
+    if sep and registry.get(prefix) is not None and rest:
         return prefix, rest
-    lower = model.lower()
-    if lower.startswith("claude-"):
-        return "anthropic", model
-    if lower.startswith("llama-"):
-        return "meta_llama", model
+    owner = registry.owner_of(model)
+    if owner is not None:
+        return owner.name, model
     raise invalid(
-        f"Cannot infer the provider from model {model!r}: set \"provider\" to one of {', '.join(PROVIDERS)}",
+        f"Cannot infer the provider from model {model!r}: set \"provider\" to one of "
+        f"{', '.join(registry.names())}",
         "provider",
     )
 
@@ -192,12 +185,12 @@ def resolve_model(provider: str, model: str) -> ModelSpec:
     `provider` may be empty (inferred from the id). A `provider/` prefix on the
     id is honoured and must agree with an explicit provider.
     """
-    if provider and provider not in PROVIDERS:
+    if provider and registry.get(provider) is None:
         raise GatewayError("unsupported_provider", f"Unsupported provider: {provider}", param="provider")
     inferred: str | None = None
     bare = model
     prefix, sep, rest = model.partition("/")
-    if sep and prefix in PROVIDERS and rest:
+    if sep and registry.get(prefix) is not None and rest:
         inferred, bare = prefix, rest
     spec = _BY_ID.get(bare) or _BY_ID_LOWER.get(bare.lower())
     if spec is not None:
@@ -209,8 +202,9 @@ def resolve_model(provider: str, model: str) -> ModelSpec:
     if spec is not None and spec.provider == provider:
         return spec
     price = price_of(provider, bare)
+    owner = registry.get(provider)
     return ModelSpec(bare, provider, bare, None, None, price[0] if price else None, price[1] if price else None,
-                     provider_max_output=PROVIDER_MAX_OUTPUT.get(provider))
+                     provider_max_output=owner.max_output_tokens if owner is not None else None)
 
 
 def list_models(provider: str = "") -> list[ModelSpec]:
@@ -220,7 +214,7 @@ def list_models(provider: str = "") -> list[ModelSpec]:
 def find_model(model: str) -> ModelSpec:
     """The catalog entry `model` names (case-insensitive, `provider/` prefix allowed), or a 404."""
     prefix, sep, rest = model.partition("/")
-    owner = prefix if sep and prefix in PROVIDERS else None
+    owner = prefix if sep and registry.get(prefix) is not None else None
     bare = rest if owner else model
     spec = _BY_ID.get(bare) or _BY_ID_LOWER.get(bare.lower())
     if spec is None or (owner is not None and spec.provider != owner):

@@ -74,6 +74,9 @@ def run(serve: Callable[[Settings], Coroutine[Any, Any, None]]) -> int:
     except ListenError as exc:
         print(f"start-up error: {exc}", file=sys.stderr)
         return 2
+    except ConfigError as exc:  # found as the gateway starts (a provider's base URL), before it listens
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

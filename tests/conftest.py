@@ -50,10 +50,8 @@ def settings(anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator, tmp_pat
         usage_flush_interval_s=0.05,
         grpc_port=0,
         http_port=0,
-        anthropic_api_key=ANTHROPIC_KEY,
-        meta_api_key=META_KEY,
-        anthropic_base_url=anthropic_emu.base_url,
-        meta_api_base_url=llama_emu.base_url,
+        provider_env={"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "META_API_KEY": META_KEY,
+                      "ANTHROPIC_BASE_URL": anthropic_emu.base_url, "META_API_BASE_URL": llama_emu.base_url},
         upstream_timeout_s=5.0,
         upstream_max_retries=2,
         max_request_bytes=256 * 1024,
@@ -158,8 +156,10 @@ def threaded_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Threa
         await llama_emu.start()
         for emu in (anthropic_emu, llama_emu):
             emu.record_requests = False
-        cfg = Settings(grpc_port=0, http_port=0, anthropic_api_key=ANTHROPIC_KEY, meta_api_key=META_KEY,
-                       anthropic_base_url=anthropic_emu.base_url, meta_api_base_url=llama_emu.base_url,
+        cfg = Settings(grpc_port=0, http_port=0,
+                       provider_env={"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "META_API_KEY": META_KEY,
+                                     "ANTHROPIC_BASE_URL": anthropic_emu.base_url,
+                                     "META_API_BASE_URL": llama_emu.base_url},
                        upstream_timeout_s=5.0, upstream_max_retries=0, max_request_bytes=256 * 1024,
                        jwt_secret=JWT_SECRET, data_dir=str(tmp_path_factory.mktemp("threaded")))
         running, _ = await run_gateway(cfg, "inprocess")

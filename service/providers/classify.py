@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from service import providers as registry
 from service.errors import GatewayError, scrub
-
-_LABEL = {"anthropic": "Anthropic", "meta_llama": "Meta Llama API"}
+from service.providers.spec import ERROR_TYPE_STATUS
 
 
 def provider_message(body: Any) -> str:
@@ -36,7 +36,7 @@ def provider_message(body: Any) -> str:
 def classify_status(
     provider: str, status: int, body: Any, *, model: str, retry_after: str | None = None, api_key: str | None = None
 ) -> GatewayError:
-    label = _LABEL.get(provider, provider)
+    label = registry.label(provider)
     detail = scrub(provider_message(body), api_key)
     said = f": {detail}" if detail else ""
     if status == 401:
@@ -81,30 +81,22 @@ def name_field(err: GatewayError, fields: Mapping[str, str]) -> GatewayError:
 
 
 def connection_error(provider: str) -> GatewayError:
-    return GatewayError("upstream_error", f"Could not reach {_LABEL.get(provider, provider)}", retryable=True)
+    return GatewayError("upstream_error", f"Could not reach {registry.label(provider)}", retryable=True)
 
 
 def timeout_error(provider: str) -> GatewayError:
-    return GatewayError("upstream_timeout", f"{_LABEL.get(provider, provider)} did not answer in time",
+    return GatewayError("upstream_timeout", f"{registry.label(provider)} did not answer in time",
                         retryable=True)
 
 
 def bad_response(provider: str) -> GatewayError:
     # not retried: the provider did the (billed) work; a second call may not be idempotent
-    return GatewayError("upstream_error", f"{_LABEL.get(provider, provider)} sent a malformed response")
-
-
-# Provider error types -> the HTTP status they stand for, for errors that arrive
-# inside a stream (after the 200), where there is no status to go by.
-ERROR_TYPE_STATUS = {
-    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402, "permission_error": 403,
-    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
-    "timeout_error": 504, "overloaded_error": 529,
-}
+    return GatewayError("upstream_error", f"{registry.label(provider)} sent a malformed response")
 
 
 def stream_error(provider: str, body: Any, *, model: str, api_key: str | None) -> GatewayError:
-    """An error event received mid-stream (Anthropic `event: error`, Llama API `event: error`)."""
+    """An error event received mid-stream (Anthropic `event: error`, Llama API `event: error`): its HTTP-like
+    code, else its type in the provider's vocabulary (`ProviderSpec.error_type_status`)."""
     err = body.get("error") if isinstance(body, dict) else None
     status = 500
     if isinstance(err, dict):
@@ -112,9 +104,11 @@ def stream_error(provider: str, body: Any, *, model: str, api_key: str | None) -
         if isinstance(code, int) and 400 <= code <= 599:
             status = code
         else:
-            status = ERROR_TYPE_STATUS.get(str(err.get("type")), 500)
+            spec = registry.get(provider)
+            vocabulary = spec.error_type_status if spec is not None else ERROR_TYPE_STATUS
+            status = vocabulary.get(str(err.get("type")), 500)
     return classify_status(provider, status, body, model=model, api_key=api_key)
 
 
 def dropped_stream(provider: str) -> GatewayError:
-    return GatewayError("upstream_error", f"The connection to {_LABEL.get(provider, provider)} dropped mid-stream")
+    return GatewayError("upstream_error", f"The connection to {registry.label(provider)} dropped mid-stream")

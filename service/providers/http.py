@@ -23,9 +23,10 @@ import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import scrub
-from service.providers import chunks, classify
-from service.providers.base import UpstreamCall, timed
+from service.providers import classify
+from service.providers.base import Delta, End, Result, StreamEvent, UpstreamCall, timed
 from service.providers.retry import call_with_retries
+from service.providers.spec import ProviderSettings, ProviderSpec
 from service.providers.sse import SSEDecoder
 
 log = structlog.get_logger("upstream")
@@ -62,11 +63,11 @@ def describe_failure(exc: BaseException, timeout_s: float | None = None) -> str:
 def _failed(call: UpstreamCall, provider: str, url: str, cause: str, *, network: bool) -> None:
     """Note where and why an attempt failed, for the request's log line; a network failure also gets a
     warning line of its own (each attempt of a retried call may fail differently)."""
-    stats = call.stats
-    stats.upstream_url, stats.upstream_cause = safe_url(url), cause
+    up = call.upstream
+    up.failed_url, up.failure = safe_url(url), cause
     if network:
         log.warning("upstream_attempt_failed", request_id=call.request_id, provider=provider,
-                    attempt=stats.attempts, url=stats.upstream_url, cause=cause)
+                    attempt=up.attempts, url=up.failed_url, cause=cause)
 
 
 class HttpPool:
@@ -101,6 +102,12 @@ class Endpoint:
     timeout_s: float  # UPSTREAM_TIMEOUT_S: per attempt, or per read for streams
     max_retries: int
 
+    @classmethod
+    def of(cls, spec: ProviderSpec, settings: ProviderSettings, pool: HttpPool, path: str) -> Endpoint:
+        """The endpoint at `path` under the provider's configured base URL."""
+        return cls(spec.name, settings.base_url + path, spec.request_id_header, pool, settings.timeout_s,
+                   settings.max_retries)
+
     def __repr__(self) -> str:  # the URL as the logs show it: a base URL may carry credentials
         return (f"Endpoint(provider={self.provider!r}, url={safe_url(self.url)!r}, "
                 f"request_id_header={self.request_id_header!r}, timeout_s={self.timeout_s!r}, "
@@ -108,7 +115,7 @@ class Endpoint:
 
 
 async def complete(endpoint: Endpoint, call: UpstreamCall, payload: bytes, headers: dict[str, str],
-                   parse: Callable[[Any], pb.ChatCompletion]) -> pb.ChatCompletion:
+                   parse: Callable[[Any], pb.ChatCompletion]) -> Result:
     """A non-streaming call: send, read, parse, with retries within the call's deadline."""
     provider = endpoint.provider
 
@@ -120,8 +127,9 @@ async def complete(endpoint: Endpoint, call: UpstreamCall, payload: bytes, heade
         except (AttributeError, TypeError):
             raise classify.bad_response(provider) from None
 
-    return await call_with_retries(attempt, max_retries=endpoint.max_retries, deadline=call.deadline,
-                                   provider=provider)
+    completion = await call_with_retries(attempt, max_retries=endpoint.max_retries, deadline=call.deadline,
+                                         provider=provider)
+    return Result(completion, call.upstream)
 
 
 async def open_stream(endpoint: Endpoint, call: UpstreamCall, payload: bytes,
@@ -161,7 +169,7 @@ def _waiting_on(call: UpstreamCall, endpoint: Endpoint, timeout_s: float) -> Ite
                 network=False)
         raise
     finally:
-        call.stats.upstream_s += time.perf_counter() - started
+        call.upstream.seconds += time.perf_counter() - started
 
 
 async def send(endpoint: Endpoint, call: UpstreamCall, payload: bytes, headers: dict[str, str],
@@ -170,11 +178,11 @@ async def send(endpoint: Endpoint, call: UpstreamCall, payload: bytes, headers: 
     classified error."""
     seconds = min(remaining, endpoint.timeout_s)
     limits = request_limits(seconds, stream)
-    call.stats.attempts += 1
-    call.stats.upstream_url = call.stats.upstream_cause = ""  # the log line tells of the last attempt
+    call.upstream.attempts += 1
+    call.upstream.failed_url = call.upstream.failure = ""  # the log line tells of the last attempt
     with _waiting_on(call, endpoint, seconds):
         resp = await endpoint.pool.session.post(endpoint.url, data=payload, headers=headers, timeout=limits)
-        call.stats.upstream_request_id = resp.headers.get(endpoint.request_id_header, "")
+        call.upstream.request_id = resp.headers.get(endpoint.request_id_header, "")
         if resp.status < 400:
             return resp
         async with resp:
@@ -212,9 +220,9 @@ class StreamTranslator(Protocol):
 
 
 async def translate_stream(call: UpstreamCall, provider: str, resp: aiohttp.ClientResponse,
-                           translator: StreamTranslator) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
-    """Chunks from a provider stream, then one usage-only chunk. An in-stream error event, a dropped
-    connection or a stream that ends before its final event is an error, never a normal finish."""
+                           translator: StreamTranslator) -> AsyncGenerator[StreamEvent, None]:
+    """`Delta`s from a provider stream, then one `End`. An in-stream error event, a dropped connection or a
+    stream that ends before its final event is an error, never a normal finish."""
     events = sse_events(call, provider, resp)
     try:
         async for event, data in events:
@@ -223,7 +231,7 @@ async def translate_stream(call: UpstreamCall, provider: str, resp: aiohttp.Clie
             except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
                 raise classify.bad_response(provider) from None
             for chunk in out:
-                yield chunk
+                yield Delta(chunk)
             if translator.error is not None:
                 raise classify.stream_error(provider, translator.error, model=call.request.model,
                                             api_key=call.api_key)
@@ -231,7 +239,7 @@ async def translate_stream(call: UpstreamCall, provider: str, resp: aiohttp.Clie
         await events.aclose()
     if not translator.done:
         raise classify.dropped_stream(provider)
-    yield chunks.usage_chunk(translator.usage())
+    yield End(translator.usage(), call.upstream)
 
 
 async def sse_events(call: UpstreamCall, provider: str,
@@ -242,7 +250,7 @@ async def sse_events(call: UpstreamCall, provider: str,
     """
     decoder = SSEDecoder()
     try:
-        async for raw in timed(resp.content.iter_any(), call.stats):
+        async for raw in timed(resp.content.iter_any(), call.upstream):
             for event in decoder.feed(raw):
                 yield event
         for event in decoder.close():

@@ -159,7 +159,8 @@ async def test_missing_server_key_names_the_variable(
 
     from tests.conftest import run_gateway
 
-    gateway, _ = await run_gateway(dataclasses.replace(settings, anthropic_api_key=None, meta_api_key=None),
+    gateway, _ = await run_gateway(dataclasses.replace(settings, provider_env={
+        k: v for k, v in settings.provider_env.items() if not k.endswith("_API_KEY")}),
                                    "inprocess")
     try:
         for body, variable in ((CLAUDE, "ANTHROPIC_API_KEY"), (LLAMA, "META_API_KEY")):

@@ -69,8 +69,9 @@ async def gateway_apart(
     request: pytest.FixtureRequest, settings: Settings, emulators_apart: dict[str, str]
 ) -> AsyncIterator[Running]:
     """`gateway` (both bridge transports), with the providers in another process."""
-    cfg = dataclasses.replace(settings, anthropic_base_url=emulators_apart["ANTHROPIC_BASE_URL"],
-                              meta_api_base_url=emulators_apart["META_API_BASE_URL"])
+    cfg = dataclasses.replace(settings, provider_env={
+        **settings.provider_env, "ANTHROPIC_BASE_URL": emulators_apart["ANTHROPIC_BASE_URL"],
+        "META_API_BASE_URL": emulators_apart["META_API_BASE_URL"]})
     running, runners = await run_gateway(cfg, request.param)
     yield running
     for runner in runners:

@@ -57,7 +57,7 @@ async def start(settings: Settings, transport: str) -> AsyncIterator[Running]:
 @pytest.fixture(params=["inprocess", "grpc"])
 async def keyless(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Running]:
     """A gateway with no server-side provider keys."""
-    async for running in start(dataclasses.replace(settings, anthropic_api_key=None), request.param):
+    async for running in start(dataclasses.replace(settings, provider_env={**settings.provider_env, "ANTHROPIC_API_KEY": ""}), request.param):
         yield running
 
 
@@ -207,8 +207,9 @@ async def test_unreachable_upstream_is_logged_with_cause_and_url(
     settings: Settings, http: aiohttp.ClientSession, logs: list[dict]
 ) -> None:
     port = closed_port()
-    cfg = dataclasses.replace(settings, anthropic_base_url=f"http://127.0.0.1:{port}/proxy",
-                              upstream_max_retries=1)
+    cfg = dataclasses.replace(
+        settings, provider_env={**settings.provider_env, "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}/proxy"},
+        upstream_max_retries=1)
     async for gw in start(cfg, "inprocess"):
         async with http.post(gw.url + CHAT, json=CLAUDE) as resp:
             assert resp.status == 502

@@ -35,12 +35,12 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def reprs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """repr() of the call context, the upstream call, its stats and the endpoint of every call."""
+    """repr() of the call context, the upstream call, its upstream record and the endpoint of every call."""
     seen: list[str] = []
     send, identify = upstream.send, ChatCore.identify
 
     async def spy_send(endpoint: Any, call: Any, *args: Any, **kw: Any) -> Any:
-        seen.extend((repr(endpoint), repr(call), repr(call.stats)))
+        seen.extend((repr(endpoint), repr(call), repr(call.upstream)))
         return await send(endpoint, call, *args, **kw)
 
     def spy_identify(self: ChatCore, ctx: Any) -> Any:

@@ -4,35 +4,46 @@ import asyncio
 
 import pytest
 
+from service import providers as registry
 from service.config import ConfigError, Settings
+from service.core import build_providers
 from service.errors import GatewayError, from_rpc_status, scrub, to_rpc_status
+from service.providers.http import HttpPool
 from service.providers.retry import backoff, call_with_retries, parse_retry_after
 
 
 def test_defaults() -> None:
     s = Settings.from_env({})
     assert (s.grpc_port, s.http_port, s.bind_host, s.service_addr) == (50051, 8080, "127.0.0.1", "127.0.0.1:50051")
-    assert (s.anthropic_base_url, s.meta_api_base_url) == ("https://api.anthropic.com", "https://api.llama.com/v1")
+    urls = {spec.name: registry.configure(spec, s).base_url for spec in registry.specs()}
+    assert urls == {"anthropic": "https://api.anthropic.com", "meta_llama": "https://api.llama.com/v1"}
     assert (s.upstream_timeout_s, s.upstream_max_retries, s.max_request_bytes) == (120.0, 2, 10485760)
-    assert s.anthropic_api_key is None and s.meta_api_key is None
+    assert registry.key_for("anthropic", s) is None and registry.key_for("meta_llama", s) is None
 
 
 def test_llama_key_alias_and_service_addr_follows_grpc_port() -> None:
     s = Settings.from_env({"LLAMA_API_KEY": "LLM|abc", "GRPC_PORT": "6000"})
-    assert s.meta_api_key == "LLM|abc" and s.service_addr == "127.0.0.1:6000"
-    assert Settings.from_env({"LLAMA_API_KEY": "a", "META_API_KEY": "b"}).meta_api_key == "b"
+    assert registry.key_for("meta_llama", s) == "LLM|abc" and s.service_addr == "127.0.0.1:6000"
+    assert registry.key_for("meta_llama", Settings.from_env({"LLAMA_API_KEY": "a", "META_API_KEY": "b"})) == "b"
     assert "LLM|abc" not in repr(s)
 
 
 @pytest.mark.parametrize(("env", "variable"), [
     ({"GRPC_PORT": "x"}, "GRPC_PORT"), ({"HTTP_PORT": "70000"}, "HTTP_PORT"),
     ({"UPSTREAM_TIMEOUT_S": "0"}, "UPSTREAM_TIMEOUT_S"), ({"UPSTREAM_MAX_RETRIES": "-1"}, "UPSTREAM_MAX_RETRIES"),
-    ({"ANTHROPIC_BASE_URL": "ftp://x"}, "ANTHROPIC_BASE_URL"), ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ({"SERVICE_ADDR": "nohostport"}, "SERVICE_ADDR"), ({"MAX_REQUEST_BYTES": "12"}, "MAX_REQUEST_BYTES"),
 ])
 def test_bad_values_name_the_variable(env: dict, variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("variable", ["ANTHROPIC_BASE_URL", "META_API_BASE_URL"])
+def test_a_provider_base_url_that_is_not_http_is_refused_naming_its_variable(variable: str) -> None:
+    settings = Settings.from_env({variable: "ftp://x"})
+    with pytest.raises(ConfigError, match=f"{variable} must be an http\\(s\\) URL, got 'ftp://x'"):
+        build_providers(settings, HttpPool())
 
 
 def test_client_timeout_is_a_positive_number_of_seconds() -> None:

@@ -54,7 +54,7 @@ def test_call_context_and_stats_leave_out_the_key_and_the_authorization() -> Non
 def test_upstream_call_leaves_out_the_api_key() -> None:
     ctx = context()
     call = UpstreamCall(request=request(), model_id="claude-sonnet-4-5-20250929", max_tokens=100,
-                        api_key=PLAIN_KEY, deadline=0.0, request_id=ctx.request_id, stats=ctx.stats)
+                        api_key=PLAIN_KEY, deadline=0.0, request_id=ctx.request_id)
     assert call.api_key == PLAIN_KEY
     assert_no_secret(call)
     assert "claude-sonnet-4-5-20250929" in repr(call)
@@ -68,7 +68,7 @@ def test_endpoint_prints_no_credentials_of_its_url() -> None:
 
 
 def test_providers_settings_and_the_pool_print_no_key() -> None:
-    settings = Settings(anthropic_api_key=SERVER_KEYS[0], meta_api_key=SERVER_KEYS[1],
+    settings = Settings(provider_env={"ANTHROPIC_API_KEY": SERVER_KEYS[0], "META_API_KEY": SERVER_KEYS[1]},
                         jwt_secret="k" * 32, database_url=f"postgresql://u:{PLAIN_KEY}@db/x")
     pool = HttpPool()
     providers = build_providers(settings, pool)

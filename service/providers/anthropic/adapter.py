@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import orjson
-from ainative.chat.v1 import chat_pb2 as pb
 
 from service import offload
-from service.config import Settings
 from service.errors import GatewayError
 from service.providers import http
 from service.providers.anthropic.sdk_shape import RequestShape, messages_url, probe
@@ -25,24 +23,22 @@ from service.providers.anthropic.translate import (
     from_anthropic_response,
     to_anthropic_request,
 )
-from service.providers.base import UpstreamCall
-from service.providers.capabilities import Capabilities
+from service.providers.base import Result, StreamEvent, UpstreamCall
 from service.providers.classify import name_field
+from service.providers.spec import ProviderSettings, ProviderSpec
 from service.validate import max_tokens_param
-
-NAME = "anthropic"
 
 
 class AnthropicProvider:
-    name = NAME
-    capabilities = Capabilities()
-
-    def __init__(self, settings: Settings, pool: http.HttpPool, shape: RequestShape | None = None):
+    def __init__(self, spec: ProviderSpec, settings: ProviderSettings, pool: http.HttpPool,
+                 shape: RequestShape | None = None):
+        self.spec = spec
         self._shape = shape or probe()
-        self._endpoint = http.Endpoint(NAME, messages_url(settings.anthropic_base_url), "request-id", pool,
-                                       settings.upstream_timeout_s, settings.upstream_max_retries)
-        self._default_key = settings.anthropic_api_key
-        self._headers = self._shape.headers_for(settings.anthropic_api_key or "")
+        # the SDK's own URL resolution (a base URL with or without /v1)
+        self._endpoint = http.Endpoint(spec.name, messages_url(settings.base_url), spec.request_id_header, pool,
+                                       settings.timeout_s, settings.max_retries)
+        self._default_key = settings.api_key
+        self._headers = self._shape.headers_for(settings.api_key or "")
         self._stream_headers = {**self._headers, "Accept": "text/event-stream"}
 
     def _headers_for(self, api_key: str, stream: bool) -> dict[str, str]:
@@ -51,9 +47,9 @@ class AnthropicProvider:
         headers = self._shape.headers_for(api_key)  # the caller's own key, in the SDK's header form
         return {**headers, "Accept": "text/event-stream"} if stream else headers
 
-    async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
+    async def complete(self, call: UpstreamCall) -> Result:
         # a large request's conversion would hold the event loop for long: done off it (service.offload)
-        payload = (await offload.run(_payload, call, False) if offload.is_large(call.stats.request_bytes)
+        payload = (await offload.run(_payload, call, False) if offload.is_large(call.request_bytes)
                    else _payload(call, False))
         try:
             return await http.complete(self._endpoint, call, payload,
@@ -62,8 +58,8 @@ class AnthropicProvider:
             _named(err, call)
             raise
 
-    async def stream(self, call: UpstreamCall) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
-        payload = (await offload.run(_payload, call, True) if offload.is_large(call.stats.request_bytes)
+    async def stream(self, call: UpstreamCall) -> AsyncGenerator[StreamEvent, None]:
+        payload = (await offload.run(_payload, call, True) if offload.is_large(call.request_bytes)
                    else _payload(call, True))
         try:
             resp = await http.open_stream(self._endpoint, call, payload,
@@ -71,8 +67,8 @@ class AnthropicProvider:
         except GatewayError as err:
             _named(err, call)
             raise
-        async for chunk in http.translate_stream(call, NAME, resp, AnthropicStreamTranslator()):
-            yield chunk
+        async for event in http.translate_stream(call, self.spec.name, resp, AnthropicStreamTranslator()):
+            yield event
 
     async def aclose(self) -> None:
         """The pool belongs to the registry that built it."""

@@ -10,33 +10,25 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import orjson
-from ainative.chat.v1 import chat_pb2 as pb
 
 from service import offload
-from service.config import Settings
 from service.errors import GatewayError
 from service.providers import http
-from service.providers.base import UpstreamCall
-from service.providers.capabilities import Capabilities
+from service.providers.base import Result, StreamEvent, UpstreamCall
 from service.providers.classify import name_field
 from service.providers.meta_llama.translate import (
     LlamaStreamTranslator,
     from_llama_response,
     to_llama_request,
 )
+from service.providers.spec import ProviderSettings, ProviderSpec
 from service.validate import max_tokens_param
-
-NAME = "meta_llama"
 
 
 class MetaLlamaProvider:
-    name = NAME
-    # the native API has no stop sequences and no parallel_tool_calls switch
-    capabilities = Capabilities(parallel_tool_calls=False, stop_sequences=False)
-
-    def __init__(self, settings: Settings, pool: http.HttpPool):
-        self._endpoint = http.Endpoint(NAME, settings.meta_api_base_url + "/chat/completions", "x-request-id",
-                                       pool, settings.upstream_timeout_s, settings.upstream_max_retries)
+    def __init__(self, spec: ProviderSpec, settings: ProviderSettings, pool: http.HttpPool):
+        self.spec = spec
+        self._endpoint = http.Endpoint.of(spec, settings, pool, "/chat/completions")
 
     def _headers(self, call: UpstreamCall, stream: bool) -> dict[str, str]:
         return {
@@ -46,9 +38,9 @@ class MetaLlamaProvider:
             "Accept": "text/event-stream" if stream else "application/json",
         }
 
-    async def complete(self, call: UpstreamCall) -> pb.ChatCompletion:
+    async def complete(self, call: UpstreamCall) -> Result:
         # a large request's conversion would hold the event loop for long: done off it (service.offload)
-        payload = (await offload.run(_payload, call, False) if offload.is_large(call.stats.request_bytes)
+        payload = (await offload.run(_payload, call, False) if offload.is_large(call.request_bytes)
                    else _payload(call, False))
         try:
             return await http.complete(self._endpoint, call, payload, self._headers(call, False),
@@ -57,16 +49,16 @@ class MetaLlamaProvider:
             _named(err, call)
             raise
 
-    async def stream(self, call: UpstreamCall) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
-        payload = (await offload.run(_payload, call, True) if offload.is_large(call.stats.request_bytes)
+    async def stream(self, call: UpstreamCall) -> AsyncGenerator[StreamEvent, None]:
+        payload = (await offload.run(_payload, call, True) if offload.is_large(call.request_bytes)
                    else _payload(call, True))
         try:
             resp = await http.open_stream(self._endpoint, call, payload, self._headers(call, True))
         except GatewayError as err:
             _named(err, call)
             raise
-        async for chunk in http.translate_stream(call, NAME, resp, LlamaStreamTranslator()):
-            yield chunk
+        async for event in http.translate_stream(call, self.spec.name, resp, LlamaStreamTranslator()):
+            yield event
 
     async def aclose(self) -> None:
         """The pool belongs to the registry that built it."""

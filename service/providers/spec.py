@@ -9,6 +9,7 @@ one new folder (its spec, adapter and translation) plus catalog rows.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -61,3 +62,16 @@ class ProviderSpec:
 
     def owns(self, model: str) -> bool:
         return model.lower().startswith(self.model_prefixes)
+
+
+AdapterFactory = Callable[[ProviderSpec, ProviderSettings, "HttpPool"], "Provider"]
+
+
+def lazy_adapter(module: str, cls: str) -> AdapterFactory:
+    """An adapter factory that imports `module` only when the adapter is built, so that reading the registry
+    (the model catalog, the OpenAPI document of a standalone bridge) loads no adapter, SDK or transport."""
+
+    def build(spec: ProviderSpec, settings: ProviderSettings, pool: HttpPool) -> Provider:
+        return getattr(importlib.import_module(module), cls)(spec, settings, pool)  # type: ignore[no-any-return]
+
+    return build

@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from service.providers.capabilities import Capabilities
-from service.providers.spec import ProviderSettings, ProviderSpec
-
-if TYPE_CHECKING:
-    from service.providers.base import Provider
-    from service.providers.http import HttpPool
-
-
-def _adapter(spec: ProviderSpec, settings: ProviderSettings, pool: HttpPool) -> Provider:
-    from service.providers.meta_llama.adapter import MetaLlamaProvider
-
-    return MetaLlamaProvider(spec, settings, pool)
-
+from service.providers.spec import ProviderSpec, lazy_adapter
 
 SPEC = ProviderSpec(
     name="meta_llama",
@@ -25,7 +12,7 @@ SPEC = ProviderSpec(
     base_url_variable="META_API_BASE_URL",
     default_base_url="https://api.llama.com/v1",
     model_prefixes=("llama-",),
-    adapter=_adapter,
+    adapter=lazy_adapter("service.providers.meta_llama.adapter", "MetaLlamaProvider"),
     # the native API has no stop sequences and no parallel_tool_calls switch
     capabilities=Capabilities(parallel_tool_calls=False, stop_sequences=False),
     # max_completion_tokens is 1..4028 whatever the model

@@ -1,4 +1,5 @@
-"""Provider emulators (Anthropic Messages API, Meta Llama API native) for tests and benchmarks.
+"""Provider emulators (Anthropic Messages API, Meta Llama API native, OpenAI Chat Completions) for tests and
+benchmarks.
 
 from tests.emulators import AnthropicEmulator, LlamaEmulator, Turn, ToolCall, Fault
 
@@ -10,6 +11,7 @@ async with AnthropicEmulator() as emu:
 from .anthropic import AnthropicEmulator
 from .common import ChatView, Emulator, Fault, RecordedRequest, ToolCall, Turn, mock_turn
 from .llama import LlamaEmulator
+from .openai_compat import OpenAICompatEmulator
 
 __all__ = [
     "AnthropicEmulator",
@@ -17,6 +19,7 @@ __all__ = [
     "Emulator",
     "Fault",
     "LlamaEmulator",
+    "OpenAICompatEmulator",
     "RecordedRequest",
     "ToolCall",
     "Turn",

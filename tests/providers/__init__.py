@@ -1,0 +1,1 @@
+"""Providers that exist only for the test suite, registered at run time (`service.providers.register`)."""

@@ -7,21 +7,8 @@ pointed at tests/emulators/openai_compat.py.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from service.providers.capabilities import Capabilities
-from service.providers.spec import ProviderSettings, ProviderSpec
-
-if TYPE_CHECKING:
-    from service.providers.base import Provider
-    from service.providers.http import HttpPool
-
-
-def _adapter(spec: ProviderSpec, settings: ProviderSettings, pool: HttpPool) -> Provider:
-    from tests.providers.openai_compat.adapter import OpenAICompatProvider
-
-    return OpenAICompatProvider(spec, settings, pool)
-
+from service.providers.spec import ProviderSpec, lazy_adapter
 
 # OpenAI's error `type`s -> the status they stand for, for an error that arrives inside a stream (its `code`
 # is a string such as "rate_limit_exceeded", never a status). 429s are typed by what ran out.
@@ -39,7 +26,7 @@ SPEC = ProviderSpec(
     # OpenAI's own convention: the base URL ends in /v1 (OPENAI_BASE_URL)
     default_base_url="http://127.0.0.1:9103/v1",
     model_prefixes=("compat-",),
-    adapter=_adapter,
+    adapter=lazy_adapter("tests.providers.openai_compat.adapter", "OpenAICompatProvider"),
     # A text-only model behind an OpenAI-compatible server (common with self-hosted ones): the one
     # capability that differs from the built-in providers, so the conformance suite has a provider whose
     # spec, not its name, makes an image a refusal.

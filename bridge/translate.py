@@ -1,12 +1,17 @@
 """Pure translation between OpenAI-shaped JSON and the protobuf contract.
 
-Only JSON *types* are checked here (a wrong type is a 400 naming the field);
-rules about values live in `service.validate`, shared with gRPC clients. The
-exceptions are the tool limits that must hold before a value is converted
+Shape only: JSON *types* are checked here (a wrong type is a 400 naming the
+field), and a value the proto cannot carry is refused (a content part type
+other than text and image_url, a tool_choice object of another type, an integer
+past int32); anything it can carry is carried, never dropped, for
+`service.validate` to judge: every rule about values lives there, shared with
+gRPC clients, so both edges answer a bad value alike. An unknown role or
+tool_choice mode travels as the enum's UNSPECIFIED value, which it refuses.
+The exceptions are the tool limits that must hold before a value is converted
 (how many tools, how deep their parameters nest: `service.tools.schema`, the
 same rules and errors as the service's), so nothing recursive meets a value
 nested past them and a standalone bridge never sends what protobuf cannot decode.
-Unknown fields are ignored, as OpenAI-compatible servers do.
+Unknown top-level fields are ignored, as OpenAI-compatible servers do.
 """
 
 from __future__ import annotations
@@ -55,10 +60,12 @@ def _type_error(param: str, expected: str) -> GatewayError:
 
 
 def _str(obj: dict[str, Any], key: str, param: str, *, required: bool = False) -> str | None:
+    """obj[key] if a string, None if absent or null; `required`: OpenAI's schema has no such message
+    without it (a text part's text), so absent is a type error rather than an empty value."""
     value = obj.get(key)
     if value is None:
         if required:
-            raise invalid(f"{param} is required", param)
+            raise _type_error(param, "a string")
         return None
     if not isinstance(value, str):
         raise _type_error(param, "a string")
@@ -117,10 +124,10 @@ def _content(value: Any, param: str, msg: pb.ChatMessage) -> None:
                 image = {"url": image}
             if not isinstance(image, dict):
                 raise _type_error(f"{p}.image_url", "an object with a url")
-            url = _str(image, "url", f"{p}.image_url.url", required=True)
+            url = _str(image, "url", f"{p}.image_url.url") or ""  # a missing url is refused by validate
             detail = _str(image, "detail", f"{p}.image_url.detail") or ""
             msg.content.add(image_url=pb.ImageUrl(url=url, detail=detail))
-        else:
+        else:  # input_audio, file, …: the proto has no part for them
             raise invalid(f"{p}.type must be 'text' or 'image_url'", f"{p}.type")
 
 
@@ -134,14 +141,13 @@ def _tool_calls(value: Any, param: str, msg: pb.ChatMessage) -> None:
         if not isinstance(call, dict):
             raise _type_error(p, "an object")
         fn = call.get("function")
-        if not isinstance(fn, dict):
+        if fn is None:
+            fn = {}  # carried without a name, which validate refuses
+        elif not isinstance(fn, dict):
             raise _type_error(f"{p}.function", "an object")
-        kind = _str(call, "type", f"{p}.type") or "function"
-        if kind != "function":
-            raise invalid(f"{p}.type must be 'function'", f"{p}.type")
         msg.tool_calls.add(
             id=_str(call, "id", f"{p}.id") or "",
-            type="function",
+            type=_str(call, "type", f"{p}.type") or "function",  # any other type is refused by validate
             function=pb.FunctionCall(
                 name=_str(fn, "name", f"{p}.function.name") or "",
                 arguments=_str(fn, "arguments", f"{p}.function.arguments") or "",
@@ -153,19 +159,13 @@ def parse_message(obj: Any, i: int) -> pb.ChatMessage:
     param = f"messages[{i}]"
     if not isinstance(obj, dict):
         raise _type_error(param, "an object")
-    role_name = obj.get("role")
-    role = ROLES.get(role_name) if isinstance(role_name, str) else None
-    if role is None:
-        raise invalid(
-            f"{param}.role must be one of system, developer, user, assistant, tool (got {role_name!r})",
-            f"{param}.role",
-        )
-    msg = pb.ChatMessage(role=role)
+    role_name = _str(obj, "role", f"{param}.role")
+    # an unknown or missing role travels as ROLE_UNSPECIFIED: which roles exist is validate's rule
+    msg = pb.ChatMessage(role=ROLES.get(role_name or "", pb.ROLE_UNSPECIFIED))
     _content(obj.get("content"), f"{param}.content", msg)
-    if role == pb.ROLE_ASSISTANT:
-        _tool_calls(obj.get("tool_calls"), f"{param}.tool_calls", msg)
-    if role == pb.ROLE_TOOL:
-        msg.tool_call_id = _str(obj, "tool_call_id", f"{param}.tool_call_id") or ""
+    # carried whatever the role: validate refuses tool_calls or a tool_call_id where they do not belong
+    _tool_calls(obj.get("tool_calls"), f"{param}.tool_calls", msg)
+    msg.tool_call_id = _str(obj, "tool_call_id", f"{param}.tool_call_id") or ""
     name = _str(obj, "name", f"{param}.name")
     if name:
         msg.name = name
@@ -184,14 +184,16 @@ def parse_tool(obj: Any, i: int) -> pb.Tool:
     if not isinstance(obj, dict):
         raise _tool_schema_error(f"{param} must be an object or a catalog tool name", param)
     kind = obj.get("type", "function")
+    if not isinstance(kind, str):
+        raise _tool_schema_error(f"{param}.type must be a string", f"{param}.type")
     if kind == "catalog":
         name = obj.get("name")
-        if not isinstance(name, str) or not name:
-            raise _tool_schema_error(f"{param}.name must name a catalog tool", f"{param}.name")
-        return pb.Tool(type="catalog", catalog_name=name)
-    if kind != "function":
-        raise _tool_schema_error(f"{param}.type must be 'function' or 'catalog'", f"{param}.type")
+        if name is not None and not isinstance(name, str):
+            raise _tool_schema_error(f"{param}.name must be a string", f"{param}.name")
+        return pb.Tool(type="catalog", catalog_name=name or "")  # an empty name is refused by validate
     fn = obj.get("function")
+    if fn is None:  # carried without a function, which validate refuses (as any type but function)
+        return pb.Tool(type=kind)
     if not isinstance(fn, dict):
         raise _tool_schema_error(f"{param}.function must be an object", f"{param}.function")
     name = fn.get("name")
@@ -217,20 +219,19 @@ def parse_tool(obj: Any, i: int) -> pb.Tool:
         if not isinstance(strict, bool):
             raise _tool_schema_error(f"{param}.function.strict must be a boolean", f"{param}.function.strict")
         definition.strict = strict
-    return pb.Tool(type="function", function=definition)
+    return pb.Tool(type=kind, function=definition)
 
 
 def _tool_choice(value: Any, choice: pb.ToolChoice) -> None:
     if isinstance(value, str):
-        mode = TOOL_CHOICE_MODES.get(value)
-        if mode is None:
-            raise invalid("tool_choice must be auto, none, required or a function object", "tool_choice")
-        choice.mode = mode
+        # an unknown mode travels as TOOL_CHOICE_MODE_UNSPECIFIED, which validate refuses
+        choice.mode = TOOL_CHOICE_MODES.get(value, pb.TOOL_CHOICE_MODE_UNSPECIFIED)
         return
+    # the proto carries a function name only: another object (allowed_tools, custom, …) cannot travel
     if isinstance(value, dict) and value.get("type") == "function":
         fn = value.get("function")
-        if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
-            choice.function_name = fn["name"]
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            choice.function_name = fn["name"]  # validate refuses a name that is not in tools
             return
     raise invalid(
         'tool_choice must be "auto", "none", "required" or {"type": "function", "function": {"name": ...}}',
@@ -242,12 +243,15 @@ def parse_chat_request(body: Any) -> tuple[pb.CreateChatCompletionRequest, bool,
     """(request proto, stream?, include_usage?) from a decoded JSON body."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
-    req = pb.CreateChatCompletionRequest(model=_str(body, "model", "model", required=True) or "")
+    # a missing model, or no messages, travels empty: validate says what is required
+    req = pb.CreateChatCompletionRequest(model=_str(body, "model", "model") or "")
     provider = _str(body, "provider", "provider")
     if provider:
         req.provider = provider
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
+    if messages is None:
+        messages = []
+    elif not isinstance(messages, list):
         raise invalid("messages must be a non-empty array", "messages")
     req.messages.extend(parse_message(m, i) for i, m in enumerate(messages))
     for key in ("temperature", "top_p"):

@@ -1,18 +1,24 @@
-"""Provider-independent checks of a chat request, shared by the gRPC and REST edges.
+"""Every rule about the values of a chat request, shared by the gRPC and REST edges.
 
-The bridge only checks JSON types; every rule about values lives here so a gRPC
-client gets exactly the same 400s (with the same `param`) as a REST client.
+The bridge only converts JSON to the protobuf request (checking JSON types, and
+refusing what the proto cannot carry); the provider translators refuse nothing.
+Every rule about values lives here, the ones that differ by provider included
+(read from the provider's `Capabilities`), so a gRPC client gets exactly the same
+400s (with the same `code` and `param`) as a REST client, and the same for every
+provider where the rule is the same.
 """
 
 from __future__ import annotations
 
 import re
 
+import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.errors import GatewayError, invalid
 from service.models import ModelSpec
 from service.offload import check_stop
+from service.providers.capabilities import Capabilities
 from service.structs import TooDeep, struct_to_dict_within
 from service.tools.schema import (
     MAX_DEPTH,
@@ -29,6 +35,9 @@ from service.tools.schema import (
 )
 
 R = pb.Role
+ROLES = frozenset({R.ROLE_SYSTEM, R.ROLE_DEVELOPER, R.ROLE_USER, R.ROLE_ASSISTANT, R.ROLE_TOOL})
+TOOL_CHOICE_MODES = frozenset({pb.TOOL_CHOICE_MODE_AUTO, pb.TOOL_CHOICE_MODE_NONE, pb.TOOL_CHOICE_MODE_REQUIRED})
+PERMISSIVE = Capabilities()  # a provider that takes whatever OpenAI's API takes
 MAX_ITERATIONS = 25
 DEFAULT_MAX_ITERATIONS = 5
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a str holds a pair as one code point: any left is alone
@@ -60,8 +69,10 @@ def check_text(value: str, param: str | None, what: str | None = None) -> None:
 
 
 def validate_text_fields(req: pb.CreateChatCompletionRequest) -> None:
-    """The request's fields that are stored or logged (model, user, metadata keys and values) must be text
-    every store can hold; checked before anything else reads them."""
+    """A model must be named, and the request's fields that are stored or logged (model, user, metadata keys
+    and values) must be text every store can hold; checked before anything else reads them."""
+    if not req.model:
+        raise invalid("model is required", "model")
     check_text(req.model, "model")
     check_text(req.user, "user")
     for key, value in req.metadata.items():
@@ -122,9 +133,13 @@ def _check_tools(req: pb.CreateChatCompletionRequest, pending: Pending) -> None:
     seen: set[str] = set()
     for i, tool in enumerate(req.tools):
         name = tool.function.name
+        if tool.type == "catalog":  # the catalog expanded every tool it knows: this one names none
+            raise _tool_schema_error(f"tools[{i}] must name a catalog tool", f"tools[{i}].name")
         if tool.type not in ("", "function"):
             raise _tool_schema_error(f"Tool {i} has type {tool.type!r}; only 'function' is supported",
                                      f"tools[{i}].type")
+        if not tool.HasField("function"):
+            raise _tool_schema_error(f"tools[{i}].function must be an object", f"tools[{i}].function")
         problem = name_problem(name)
         if problem:
             raise _tool_schema_error(problem, f"tools[{i}].function.name")
@@ -155,15 +170,19 @@ def _check_tools(req: pb.CreateChatCompletionRequest, pending: Pending) -> None:
     which = req.tool_choice.WhichOneof("choice")
     if which is None:
         return
+    if which == "mode" and req.tool_choice.mode not in TOOL_CHOICE_MODES:
+        raise invalid('tool_choice must be "auto", "none", "required" or '
+                      '{"type": "function", "function": {"name": ...}}', "tool_choice")
     if not req.tools:
         raise invalid("tool_choice requires tools", "tool_choice")
     if which == "function_name" and req.tool_choice.function_name not in seen:
         raise invalid(f"tool_choice names {req.tool_choice.function_name!r}, which is not in tools", "tool_choice")
-    if which == "mode" and req.tool_choice.mode == pb.TOOL_CHOICE_MODE_UNSPECIFIED:
-        raise invalid("tool_choice mode must be auto, none or required", "tool_choice")
 
 
-def validate_messages(req: pb.CreateChatCompletionRequest) -> None:
+def validate_messages(req: pb.CreateChatCompletionRequest, caps: Capabilities = PERMISSIVE,
+                      label: str = "the provider") -> None:
+    """The conversation's rules: roles, where images, tool calls and tool results may appear and what they
+    must hold, every tool call answered; and what `caps` says the provider needs of the messages."""
     if not req.messages:
         raise invalid("messages must be a non-empty array", "messages")
     # ids of the latest assistant tool calls not yet answered, and where that assistant message is
@@ -171,22 +190,28 @@ def validate_messages(req: pb.CreateChatCompletionRequest) -> None:
     for i, msg in enumerate(req.messages):
         if pending and msg.role != R.ROLE_TOOL:
             _unanswered(pending, f"before messages[{i}]")
-        if msg.role == R.ROLE_UNSPECIFIED:
-            raise invalid("role must be one of system, developer, user, assistant, tool", f"messages[{i}].role")
+        if msg.role not in ROLES:  # unset, or a number past the enum (the REST bridge sends an unknown name so)
+            raise invalid(f"messages[{i}].role must be one of system, developer, user, assistant, tool",
+                          f"messages[{i}].role")
         for j, part in enumerate(msg.content):
             if part.WhichOneof("part") == "image_url":
-                if msg.role != R.ROLE_USER:
-                    raise invalid("Only user messages may contain images", f"messages[{i}].content[{j}]")
-                if not part.image_url.url.startswith(("https://", "data:")):
-                    raise invalid("Image URLs must be https:// or data: URLs",
-                                  f"messages[{i}].content[{j}].image_url.url")
+                _check_image(part.image_url.url, msg.role, f"messages[{i}].content[{j}]", caps, label)
+        if msg.role == R.ROLE_USER and not caps.empty_user_content and not _has_content(msg):
+            raise invalid(f"Message content must not be empty for {label}", f"messages[{i}].content")
         if msg.tool_calls and msg.role != R.ROLE_ASSISTANT:
             raise invalid("Only assistant messages may carry tool_calls", f"messages[{i}].tool_calls")
+        if msg.tool_call_id and msg.role != R.ROLE_TOOL:
+            raise invalid("Only tool messages may carry a tool_call_id", f"messages[{i}].tool_call_id")
         for k, call in enumerate(msg.tool_calls):
+            param = f"messages[{i}].tool_calls[{k}]"
+            if call.type not in ("", "function"):
+                raise invalid(f"{param}.type must be 'function'", f"{param}.type")
             if not call.id:
-                raise invalid("Tool calls need an id", f"messages[{i}].tool_calls[{k}].id")
+                raise invalid("Tool calls need an id", f"{param}.id")
             if not call.function.name:
-                raise invalid("Tool calls need a function name", f"messages[{i}].tool_calls[{k}].function.name")
+                raise invalid("Tool calls need a function name", f"{param}.function.name")
+            if not _is_object_json(call.function.arguments):
+                raise invalid("Tool call arguments must be a JSON object string", f"{param}.function.arguments")
             pending[call.id] = i
         if msg.role == R.ROLE_TOOL:
             if not msg.tool_call_id:
@@ -199,6 +224,73 @@ def validate_messages(req: pb.CreateChatCompletionRequest) -> None:
                 )
     if pending:
         _unanswered(pending, "at the end of messages")
+    if not caps.empty_conversation and not any(map(_makes_a_turn, req.messages)):
+        raise invalid("At least one user message is required", "messages")
+
+
+def _check_image(url: str, role: int, param: str, caps: Capabilities, label: str) -> None:
+    if not caps.images:
+        raise GatewayError("unsupported_parameter", f"{label} does not support images", param=param)
+    if role != R.ROLE_USER:
+        raise invalid("Only user messages may contain images", param)
+    param += ".image_url.url"
+    if url.startswith("https://"):
+        return
+    if not url.startswith("data:"):
+        raise invalid("Image URLs must be https:// or data: URLs", param)
+    header, sep, data = url[5:].partition(",")
+    media_type, _, encoding = header.partition(";")
+    if not sep or encoding != "base64" or not data or not media_type:
+        raise invalid("Image data URLs must look like data:<mime>;base64,<data>", param)
+    allowed = caps.image_media_types
+    if allowed is not None and media_type not in allowed:
+        raise invalid(f"Unsupported image type {media_type!r} for {label}: use {', '.join(sorted(allowed))}",
+                      param)
+
+
+def _has_content(msg: pb.ChatMessage) -> bool:
+    """Whether `msg` has an image or a non-empty text (empty text parts are never sent, pitfall 1)."""
+    return any(part.WhichOneof("part") == "image_url" or part.text for part in msg.content)
+
+
+def _makes_a_turn(msg: pb.ChatMessage) -> bool:
+    """Whether `msg` is a turn of the conversation for a provider that carries system messages apart and
+    drops assistant messages with nothing to say (a final one is right-stripped, pitfall 5)."""
+    if msg.role in (R.ROLE_USER, R.ROLE_TOOL):
+        return True
+    return msg.role == R.ROLE_ASSISTANT and bool(
+        msg.tool_calls or any(part.text.strip() for part in msg.content if part.WhichOneof("part") == "text"))
+
+
+def _is_object_json(arguments: str) -> bool:
+    """OpenAI's rule for every provider: arguments are a JSON object as a string ("" stands for no
+    arguments: a no-argument call, pitfall 8)."""
+    if not arguments.strip():
+        return True
+    try:
+        return isinstance(orjson.loads(arguments), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def check_capabilities(req: pb.CreateChatCompletionRequest, caps: Capabilities, label: str) -> None:
+    """Refuse (400 unsupported_parameter, naming the field) a parameter the provider cannot honour, rather
+    than send the request without it; and a value it refuses (400 invalid_request)."""
+    if not caps.stop_sequences and any(req.stop):
+        raise GatewayError("unsupported_parameter", f"{label} does not support stop", param="stop")
+    if not caps.parallel_tool_calls and req.HasField("parallel_tool_calls") and not req.parallel_tool_calls:
+        # true is what the provider does anyway; only switching it off cannot be honoured
+        raise GatewayError("unsupported_parameter", f"{label} does not support parallel_tool_calls: false",
+                           param="parallel_tool_calls")
+    if not caps.tools and req.tools:
+        raise GatewayError("unsupported_parameter", f"{label} does not support tools", param="tools")
+    if not caps.email_user_ids:
+        # the one id the provider is given: metadata.user_id when set, else user (as its translator sends it)
+        from_metadata = bool(req.metadata.get("user_id"))
+        user_id = req.metadata["user_id"] if from_metadata else req.user
+        if "@" in user_id:
+            param = "metadata.user_id" if from_metadata else "user"
+            raise invalid(f"{param} must be an opaque id (no e-mail addresses) for {label}", param)
 
 
 def _unanswered(pending: dict[str, int], where: str) -> None:
@@ -254,14 +346,20 @@ class Validation:
         return _max_tokens(self.req, self.spec)
 
 
-def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> int:
-    """Check `req` against `spec`; return the max_tokens to send upstream."""
-    return begin_validation(req, spec).finish()
+def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec, caps: Capabilities | None = None,
+                     label: str | None = None) -> int:
+    """Check `req` against `spec` and its provider's `caps` (`label`: the provider's name in messages);
+    return the max_tokens to send upstream."""
+    return begin_validation(req, spec, caps, label).finish()
 
 
-def begin_validation(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> Validation:
+def begin_validation(req: pb.CreateChatCompletionRequest, spec: ModelSpec, caps: Capabilities | None = None,
+                     label: str | None = None) -> Validation:
     """`validate_request` up to the checks that may take long, which the result's `finish` runs."""
-    validate_messages(req)
+    if caps is None or label is None:
+        default_caps, default_label = _provider_defaults(spec.provider)
+        caps, label = caps or default_caps, label or default_label
+    validate_messages(req, caps, label)
     if req.HasField("n") and req.n != 1:
         raise invalid("Only n=1 is supported", "n")
     if req.HasField("temperature") and not 0.0 <= req.temperature <= 1.0:
@@ -272,4 +370,24 @@ def begin_validation(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> Va
         raise invalid(f"max_iterations must be between 1 and {MAX_ITERATIONS}", "max_iterations")
     if len(req.stop) > 4:
         raise invalid("stop may hold at most 4 sequences", "stop")
+    check_capabilities(req, caps, label)
     return Validation(req, spec, validate_tools(req))
+
+
+def _provider_defaults(provider: str) -> tuple[Capabilities, str]:
+    """Transitional, for a caller that does not pass the provider's Capabilities and label: the label of its
+    spec (service.providers), and its capabilities; for the built-in providers those their translators
+    declare (`translate.CAPABILITIES`), which their specs are to take over."""
+    from service import providers as registry
+
+    spec = registry.get(provider)
+    label = spec.label if spec is not None else provider
+    if provider == "anthropic":
+        from service.providers.anthropic.translate import CAPABILITIES as ANTHROPIC
+
+        return ANTHROPIC, label
+    if provider == "meta_llama":
+        from service.providers.meta_llama.translate import CAPABILITIES as META_LLAMA
+
+        return META_LLAMA, label
+    return (spec.capabilities if spec is not None else PERMISSIVE), label

@@ -187,6 +187,11 @@ async def test_tool_choice_is_honoured_for_both_providers(
     assert status == 200, body
     assert anthropic_emu.requests[-1].json.get("tool_choice") == anthropic_choice
     status, body = await post(http, gateway, {**base, "model": "Llama-3.3-70B-Instruct"})
+    if parallel is False:  # the Llama API has no switch for it: refused, never sent without it
+        assert status == 400, body
+        assert (body["error"]["code"], body["error"]["param"]) == ("unsupported_parameter", "parallel_tool_calls")
+        assert llama_emu.requests == []
+        return
     assert status == 200, body
     assert llama_emu.requests[-1].json.get("tool_choice") == llama_choice
     if choice == "none":

@@ -7,7 +7,9 @@ from ainative.chat.v1 import chat_pb2 as pb
 
 from bridge.translate import completion_to_json, parse_chat_request
 from service.errors import GatewayError
-from service.providers.anthropic.translate import from_anthropic_response, to_anthropic_request
+from service.models import resolve_model
+from service.providers.anthropic.translate import CAPABILITIES, from_anthropic_response, to_anthropic_request
+from service.validate import validate_request
 
 
 def body_for(req_json: dict, max_tokens: int = 4096) -> dict:
@@ -165,29 +167,48 @@ def test_tool_without_parameters_gets_empty_object_schema() -> None:
     assert body["tools"] == [{"name": "f", "input_schema": {"type": "object", "properties": {}}}]
 
 
-@pytest.mark.parametrize(("messages", "param"), [
-    ([{"role": "user", "content": ""}], "messages[0].content"),
+REFUSED = [
+    ([{"role": "user", "content": ""}], {}, "messages[0].content"),
     ([{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
-        {"id": "t", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}],
-     "messages[1].tool_calls[0].function.arguments"),
+        {"id": "t", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]},
+      {"role": "tool", "tool_call_id": "t", "content": "r"}],
+     {}, "messages[1].tool_calls[0].function.arguments"),
     ([{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
-        {"id": "t", "type": "function", "function": {"name": "f", "arguments": "{not json"}}]}],
-     "messages[1].tool_calls[0].function.arguments"),
+        {"id": "t", "type": "function", "function": {"name": "f", "arguments": "{not json"}}]},
+      {"role": "tool", "tool_call_id": "t", "content": "r"}],
+     {}, "messages[1].tool_calls[0].function.arguments"),
     ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,AAA="}}]}],
-     "messages[0].content[0].image_url.url"),
-    ([{"role": "system", "content": "only a system prompt"}], "messages"),
-])
-def test_request_rejections(messages: list, param: str) -> None:
-    with pytest.raises(GatewayError) as info:
-        body_for({"messages": messages})
-    assert info.value.code == "invalid_request"
-    assert info.value.param == param
+     {}, "messages[0].content[0].image_url.url"),
+    ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png,AAA="}}]}],
+     {}, "messages[0].content[0].image_url.url"),
+    ([{"role": "system", "content": "only a system prompt"}], {}, "messages"),
+    ([{"role": "user", "content": "x"}], {"user": "alice@example.com"}, "user"),
+]
 
 
-def test_email_user_is_rejected_not_forwarded() -> None:
+@pytest.mark.parametrize(("messages", "extra", "param"), REFUSED)
+def test_anthropic_rules_are_validates_and_the_translator_refuses_nothing(
+    messages: list, extra: dict, param: str
+) -> None:
+    """Anthropic's own rules (its Capabilities) are checked by service.validate before translation; the
+    translator, given the same request unchecked, still translates without raising."""
+    req, _, _ = parse_chat_request({"model": "claude-sonnet-4-5", "messages": messages, **extra})
     with pytest.raises(GatewayError) as info:
-        body_for({"messages": [{"role": "user", "content": "x"}], "user": "alice@example.com"})
-    assert info.value.param == "user"
+        validate_request(req, resolve_model("", "claude-sonnet-4-5"), CAPABILITIES, "Anthropic")
+    assert (info.value.code, info.value.param) == ("invalid_request", param)
+    to_anthropic_request(req, "claude-sonnet-4-5-20250929", 4096)
+
+
+def test_pdf_data_url_is_a_document_block() -> None:
+    body = body_for({"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:application/pdf;base64,JVBERi0="}}]}]})
+    assert body["messages"][0]["content"] == [
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}]
+
+
+def test_metadata_user_id_wins_over_user() -> None:
+    body = body_for({"messages": [{"role": "user", "content": "x"}], "user": "u-1", "metadata": {"user_id": "m-2"}})
+    assert body["metadata"] == {"user_id": "m-2"}
 
 
 RESPONSE_CASES = [

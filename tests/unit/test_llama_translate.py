@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bridge.translate import completion_to_json, parse_chat_request
-from service.providers.meta_llama.translate import from_llama_response, to_llama_request
+from service.errors import GatewayError
+from service.models import resolve_model
+from service.providers.meta_llama.translate import CAPABILITIES, from_llama_response, to_llama_request
+from service.validate import validate_request
 
 
 def body_for(req_json: dict, max_tokens: int = 4028) -> dict:
@@ -23,9 +26,9 @@ CASES = [
          "messages": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi"}]},
     ),
     (
-        "developer becomes system; stop and parallel_tool_calls have no native field and are dropped",
+        "developer becomes system; parallel_tool_calls true is the API's own behaviour and needs no field",
         {"messages": [{"role": "developer", "content": "x"}, {"role": "user", "content": "y"}],
-         "stop": ["END"], "parallel_tool_calls": False},
+         "parallel_tool_calls": True},
         {"model": "Llama-3.3-70B-Instruct", "max_completion_tokens": 4028,
          "messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]},
     ),
@@ -70,6 +73,22 @@ CASES = [
 @pytest.mark.parametrize(("name", "request_json", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_request_translation(name: str, request_json: dict, expected: dict) -> None:
     assert body_for(request_json) == expected
+
+
+@pytest.mark.parametrize(("extra", "param", "code"), [
+    ({"stop": ["END"]}, "stop", "unsupported_parameter"),
+    ({"parallel_tool_calls": False}, "parallel_tool_calls", "unsupported_parameter"),
+    ({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
+        {"id": "t", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]},
+        {"role": "tool", "tool_call_id": "t", "content": "r"}]},
+     "messages[1].tool_calls[0].function.arguments", "invalid_request"),
+])
+def test_what_the_native_api_cannot_carry_is_refused_not_dropped(extra: dict, param: str, code: str) -> None:
+    req, _, _ = parse_chat_request({"model": "Llama-3.3-70B-Instruct",
+                                    "messages": [{"role": "user", "content": "x"}], **extra})
+    with pytest.raises(GatewayError) as info:
+        validate_request(req, resolve_model("", "Llama-3.3-70B-Instruct"), CAPABILITIES, "Meta Llama API")
+    assert (info.value.code, info.value.param) == (code, param)
 
 
 @pytest.mark.parametrize(("choice", "expected"), [

@@ -1,4 +1,8 @@
-"""The REST edge's JSON type checks and the shared value checks, each naming its field."""
+"""The REST edge's JSON type checks and the shared value checks, each naming its field.
+
+The bridge (parse_chat_request) does shape only; every value rule, provider-specific ones included, is
+service.validate's, so `check` runs both, as the core does.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,27 @@ from ainative.chat.v1 import chat_pb2 as pb
 from bridge.translate import parse_chat_request
 from service.errors import GatewayError
 from service.models import resolve_model
-from service.validate import validate_request
+from service.providers.capabilities import Capabilities
+from service.validate import validate_request, validate_text_fields
 
 OK = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
+LLAMA = {**OK, "model": "Llama-3.3-70B-Instruct"}
 
 
 def check(body: object) -> int:
     req, _, _ = parse_chat_request(body)
+    validate_text_fields(req)
     return validate_request(req, resolve_model(req.provider, req.model))
+
+
+def calls(*calls: dict) -> list:
+    """A conversation whose assistant turn makes `calls`, each answered."""
+    return [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": list(calls)},
+            *({"role": "tool", "tool_call_id": c.get("id", ""), "content": "r"} for c in calls)]
+
+
+def call(arguments: str = "{}", **fields: object) -> dict:
+    return {"id": "t1", "type": "function", "function": {"name": "f", "arguments": arguments}, **fields}
 
 
 def test_minimal_request_gets_model_default_max_tokens() -> None:
@@ -149,6 +166,48 @@ BAD = [
      "tools[0].function.parameters", "invalid_tool_schema"),
     ({**OK, "tools": [{"type": "function", "function": {"name": "f", "parameters": "{}"}}]},
      "tools[0].function.parameters", "invalid_tool_schema"),
+    # rules each had two owners (bridge and service) or one per provider translator: now validate's alone
+    ({**OK, "messages": [{"role": "user", "content": "x", "tool_calls": [call()]}]}, "messages[0].tool_calls",
+     "invalid_request"),
+    ({**OK, "messages": [{"role": "user", "content": "x", "tool_call_id": "t1"}]}, "messages[0].tool_call_id",
+     "invalid_request"),
+    ({**OK, "messages": calls(call(type="custom"))}, "messages[1].tool_calls[0].type", "invalid_request"),
+    ({**OK, "messages": calls(call("[1]"))}, "messages[1].tool_calls[0].function.arguments", "invalid_request"),
+    ({**LLAMA, "messages": calls(call("[1]"))}, "messages[1].tool_calls[0].function.arguments", "invalid_request"),
+    ({**LLAMA, "messages": calls(call("{not json"))}, "messages[1].tool_calls[0].function.arguments",
+     "invalid_request"),
+    ({**OK, "messages": calls({"id": "t1", "type": "function"})}, "messages[1].tool_calls[0].function.name",
+     "invalid_request"),
+    ({**LLAMA, "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png,AAAA"}}]}]},
+     "messages[0].content[0].image_url.url", "invalid_request"),
+    ({**OK, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+     "messages[0].content[0].image_url.url", "invalid_request"),
+    ({**OK, "messages": [{"role": "user", "content": [{"type": "text"}]}]}, "messages[0].content[0].text",
+     "invalid_request"),
+    ({**OK, "tools": [{"type": "custom", "custom": {"name": "f"}}]}, "tools[0].type", "invalid_tool_schema"),
+    ({**OK, "tools": [{"type": "catalog", "name": ""}]}, "tools[0].name", "invalid_tool_schema"),
+    ({**OK, "tools": [""]}, "tools[0].name", "invalid_tool_schema"),
+    ({**OK, "tools": [{"type": "function", "function": {"name": "f"}}],
+      "tool_choice": {"type": "function", "function": {"name": ""}}}, "tool_choice", "invalid_request"),
+    ({**OK, "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "allowed_tools"}},
+     "tool_choice", "invalid_request"),
+    # what the provider cannot honour is refused, never dropped
+    ({**LLAMA, "stop": "END"}, "stop", "unsupported_parameter"),
+    ({**LLAMA, "stop": ["a", "END"]}, "stop", "unsupported_parameter"),
+    ({**LLAMA, "tools": [{"type": "function", "function": {"name": "f"}}], "parallel_tool_calls": False},
+     "parallel_tool_calls", "unsupported_parameter"),
+    ({**LLAMA, "parallel_tool_calls": False}, "parallel_tool_calls", "unsupported_parameter"),
+    # Anthropic's own rules, from its Capabilities
+    ({**OK, "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/bmp;base64,AAA="}}]}]},
+     "messages[0].content[0].image_url.url", "invalid_request"),
+    ({**OK, "messages": [{"role": "user", "content": ""}]}, "messages[0].content", "invalid_request"),
+    ({**OK, "messages": [{"role": "user", "content": None}]}, "messages[0].content", "invalid_request"),
+    ({**OK, "messages": [{"role": "system", "content": "only a system prompt"}]}, "messages", "invalid_request"),
+    ({**OK, "messages": [{"role": "assistant", "content": "  "}]}, "messages", "invalid_request"),
+    ({**OK, "user": "alice@example.com"}, "user", "invalid_request"),
+    ({**OK, "metadata": {"user_id": "alice@example.com"}}, "metadata.user_id", "invalid_request"),
 ]
 
 
@@ -157,6 +216,78 @@ def test_bad_requests_name_the_field(body: object, param: str | None, code: str)
     with pytest.raises(GatewayError) as info:
         check(body)
     assert (info.value.param, info.value.code) == (param, code), info.value.message
+
+
+ACCEPTED = [
+    ("no-argument call", {**OK, "messages": calls(call(""))}),
+    ("Llama takes what Anthropic refuses", {**LLAMA, "user": "alice@example.com", "messages": [
+        {"role": "system", "content": "s"}, {"role": "user", "content": ""},
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,AAA="}}]}]}),
+    ("parallel_tool_calls true is every provider's default", {**LLAMA, "parallel_tool_calls": True}),
+    ("an empty stop list asks for nothing", {**LLAMA, "stop": []}),
+    ("a PDF travels to Anthropic as a document", {**OK, "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:application/pdf;base64,JVBERi0="}}]}]}),
+    ("Anthropic's user_id from metadata wins over user", {**OK, "user": "a@b.c", "metadata": {"user_id": "u-1"}}),
+    ("an assistant prefill is a turn", {**OK, "messages": [{"role": "system", "content": "s"},
+                                                           {"role": "assistant", "content": "Hi"}]}),
+]
+
+
+@pytest.mark.parametrize(("name", "body"), ACCEPTED, ids=[a[0] for a in ACCEPTED])
+def test_accepted_requests(name: str, body: object) -> None:
+    check(body)
+
+
+def test_rest_carries_tool_calls_whatever_the_role() -> None:
+    """They used to be dropped on a non-assistant message over REST (gRPC answered 400): now both refuse."""
+    req, _, _ = parse_chat_request({**OK, "messages": [
+        {"role": "user", "content": "x", "tool_calls": [call()], "tool_call_id": "t9"}]})
+    assert [c.id for c in req.messages[0].tool_calls] == ["t1"] and req.messages[0].tool_call_id == "t9"
+
+
+def test_unknown_role_and_mode_travel_as_unspecified() -> None:
+    req, _, _ = parse_chat_request({**OK, "messages": [{"role": "robot", "content": "x"}],
+                                    "tools": [{"type": "function", "function": {"name": "f"}}],
+                                    "tool_choice": "sometimes"})
+    assert req.messages[0].role == pb.ROLE_UNSPECIFIED
+    assert req.tool_choice.WhichOneof("choice") == "mode" and req.tool_choice.mode == pb.TOOL_CHOICE_MODE_UNSPECIFIED
+
+
+@pytest.mark.parametrize(("mutate", "param"), [
+    (lambda r: setattr(r.messages[0], "role", 99), "messages[0].role"),  # past the enum: only gRPC can send it
+    (lambda r: setattr(r.tool_choice, "mode", 99), "tool_choice"),
+])
+def test_enum_values_past_the_proto_are_refused(mutate: object, param: str) -> None:
+    req, _, _ = parse_chat_request({**OK, "tools": [{"type": "function", "function": {"name": "f"}}]})
+    mutate(req)  # type: ignore[operator]
+    with pytest.raises(GatewayError) as info:
+        validate_request(req, resolve_model(req.provider, req.model))
+    assert (info.value.code, info.value.param) == ("invalid_request", param)
+
+
+def test_capabilities_passed_by_the_caller_win() -> None:
+    """The core passes the provider's own Capabilities and label; without them the built-in ones apply."""
+    req, _, _ = parse_chat_request({**OK, "stop": "END", "user": "a@b.c"})
+    spec = resolve_model(req.provider, req.model)
+    with pytest.raises(GatewayError) as info:
+        validate_request(req, spec)
+    assert info.value.param == "user"
+    validate_request(req, spec, Capabilities(), "Permissive")
+    with pytest.raises(GatewayError) as info:
+        validate_request(req, spec, Capabilities(stop_sequences=False), "Some Provider")
+    assert (info.value.code, info.value.param, info.value.message) == (
+        "unsupported_parameter", "stop", "Some Provider does not support stop")
+
+
+def test_messages_of_provider_rules_name_the_provider() -> None:
+    for body, message in (
+        ({**LLAMA, "stop": "END"}, "Meta Llama API does not support stop"),
+        ({**LLAMA, "parallel_tool_calls": False}, "Meta Llama API does not support parallel_tool_calls: false"),
+        ({**OK, "user": "a@b.c"}, "user must be an opaque id (no e-mail addresses) for Anthropic"),
+    ):
+        with pytest.raises(GatewayError) as info:
+            check(body)
+        assert info.value.message == message
 
 
 @pytest.mark.parametrize(("provider", "model", "expected"), [

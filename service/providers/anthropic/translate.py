@@ -3,6 +3,10 @@
 No I/O, clock or environment here: request proto -> Messages body dict, and
 Messages response dict -> ChatCompletion proto. Rules follow
 docs/wire-formats.md §4.1-4.3; "pitfall N" is row N of its §4.7.
+
+Nothing here refuses a request: every rule about what a caller may send, the
+ones that hold for Anthropic only included (`CAPABILITIES`), is checked in
+service/validate.py before translation, so the input is assumed valid.
 """
 
 from __future__ import annotations
@@ -12,12 +16,20 @@ from typing import Any
 import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
-from service.errors import invalid
 from service.providers import chunks
+from service.providers.capabilities import Capabilities
 from service.structs import struct_to_dict
 
 R = pb.Role
-_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+# What the Messages API cannot take, for service/validate.py to refuse before translation.
+CAPABILITIES = Capabilities(
+    # image blocks take these; application/pdf travels as a document block (§4.2 step 4)
+    image_media_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf"}),
+    empty_user_content=False,  # a user turn needs at least one block (empty text blocks are refused, pitfall 1)
+    empty_conversation=False,  # system prompts travel apart from `messages`, which must not be empty
+    email_user_ids=False,  # metadata.user_id must be opaque (pitfall 6)
+)
 
 # Total mapping (pitfall 12): an unknown or missing stop reason is a plain stop.
 FINISH_REASONS: dict[str, pb.FinishReason] = {
@@ -35,27 +47,20 @@ def finish_reason(stop_reason: str | None) -> pb.FinishReason:
     return FINISH_REASONS.get(stop_reason or "", pb.FINISH_REASON_STOP)
 
 
-def _image_block(url: str, param: str) -> dict[str, Any]:
-    if url.startswith("data:"):
-        header, sep, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if not sep or encoding != "base64" or not data:
-            raise invalid("Image data URLs must look like data:<mime>;base64,<data>", param)
-        if media_type == "application/pdf":
-            return {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
-        if media_type not in _IMAGE_TYPES:
-            raise invalid(
-                f"Unsupported image type {media_type!r} for anthropic: use jpeg, png, gif or webp", param
-            )
-        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+def _image_block(url: str) -> dict[str, Any]:
+    if url.startswith("data:"):  # data:<mime>;base64,<data>, as service/validate.py checked
+        header, _, data = url[5:].partition(",")
+        media_type = header.partition(";")[0]
+        kind = "document" if media_type == "application/pdf" else "image"
+        return {"type": kind, "source": {"type": "base64", "media_type": media_type, "data": data}}
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
-def _content_blocks(msg: pb.ChatMessage, i: int) -> list[dict[str, Any]]:
+def _content_blocks(msg: pb.ChatMessage) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(msg.content):
+    for part in msg.content:
         if part.WhichOneof("part") == "image_url":
-            blocks.append(_image_block(part.image_url.url, f"messages[{i}].content[{j}].image_url.url"))
+            blocks.append(_image_block(part.image_url.url))
         elif part.text:  # pitfall 1: never an empty text block
             blocks.append({"type": "text", "text": part.text})
     return blocks
@@ -65,23 +70,21 @@ def _text_of(msg: pb.ChatMessage) -> str:
     return "".join(p.text for p in msg.content if p.WhichOneof("part") == "text")
 
 
-def _tool_input(arguments: str, param: str) -> dict[str, Any]:
+def _tool_input(arguments: str) -> dict[str, Any]:
     if not arguments.strip():
         return {}  # pitfall 8: a no-argument call
     try:
         value = orjson.loads(arguments)
     except orjson.JSONDecodeError:
-        raise invalid("Tool call arguments must be a JSON object string", param) from None
-    if not isinstance(value, dict):
-        raise invalid("Tool call arguments must be a JSON object string", param)
-    return value
+        return {}  # unreachable for a validated request: validate.py refuses arguments that are not an object
+    return value if isinstance(value, dict) else {}
 
 
 def to_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(system blocks, Anthropic messages) from our chat messages (docs/wire-formats.md §4.2)."""
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
-    for i, msg in enumerate(messages):
+    for msg in messages:
         role = msg.role
         if role in (R.ROLE_SYSTEM, R.ROLE_DEVELOPER):
             text = _text_of(msg)
@@ -96,22 +99,22 @@ def to_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any
             blocks = [result]
             turn = "user"
         elif role == R.ROLE_USER:
-            blocks = _content_blocks(msg, i)
+            blocks = _content_blocks(msg)
             turn = "user"
         else:  # assistant
-            blocks = _content_blocks(msg, i)
-            for k, call in enumerate(msg.tool_calls):
+            blocks = _content_blocks(msg)
+            for call in msg.tool_calls:
                 blocks.append({
                     "type": "tool_use",
                     "id": call.id,
                     "name": call.function.name,
-                    "input": _tool_input(call.function.arguments, f"messages[{i}].tool_calls[{k}].function.arguments"),
+                    "input": _tool_input(call.function.arguments),
                 })
             turn = "assistant"
         if not blocks:
-            if turn == "assistant":
-                continue  # an empty assistant turn says nothing; dropping it keeps the turn order valid
-            raise invalid("Message content must not be empty", f"messages[{i}].content")
+            # an empty assistant turn says nothing; dropping it keeps the turn order valid (an empty user
+            # message is refused by validate.py: CAPABILITIES.empty_user_content)
+            continue
         if out and out[-1]["role"] == turn:
             prev = out[-1]["content"]
             if blocks[0]["type"] == "tool_result":
@@ -172,8 +175,6 @@ def to_anthropic_request(
 ) -> dict[str, Any]:
     """The Messages API body for `req` (docs/wire-formats.md §4.1)."""
     system, messages = to_messages(req.messages)
-    if not messages:
-        raise invalid("At least one user message is required", "messages")
     body: dict[str, Any] = {"model": model_id, "max_tokens": max_tokens, "messages": messages}
     if system:
         body["system"] = system
@@ -191,9 +192,8 @@ def to_anthropic_request(
         body["tool_choice"] = choice
     user_id = req.metadata.get("user_id") or req.user
     if user_id:
-        # Anthropic accepts only metadata.user_id, and only an opaque value (pitfall 6)
-        if "@" in user_id:
-            raise invalid("user must be an opaque id (no e-mail addresses) for anthropic", "user")
+        # Anthropic accepts only metadata.user_id, and only an opaque value (pitfall 6: validate.py refuses
+        # an e-mail, CAPABILITIES.email_user_ids)
         body["metadata"] = {"user_id": user_id}
     if stream:
         body["stream"] = True

@@ -2,6 +2,9 @@
 
 Request proto -> `POST /chat/completions` body, and response body -> ChatCompletion
 proto (docs/wire-formats.md §2.2-2.4 and §4.5). No I/O here.
+
+Nothing here refuses a request: what the native API cannot carry (`CAPABILITIES`)
+is refused by service/validate.py before translation, so the input is assumed valid.
 """
 
 from __future__ import annotations
@@ -12,10 +15,15 @@ import orjson
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.providers import chunks
+from service.providers.capabilities import Capabilities
 from service.structs import struct_to_dict
 
 R = pb.Role
 _ROLE_NAMES = {R.ROLE_SYSTEM: "system", R.ROLE_DEVELOPER: "system", R.ROLE_USER: "user", R.ROLE_TOOL: "tool"}
+
+# The native API has no stop sequences and no parallel_tool_calls switch: a request setting either is
+# refused (400 unsupported_parameter) rather than sent without it.
+CAPABILITIES = Capabilities(parallel_tool_calls=False, stop_sequences=False)
 
 FINISH_REASONS: dict[str, pb.FinishReason] = {
     "stop": pb.FINISH_REASON_STOP,
@@ -23,7 +31,6 @@ FINISH_REASONS: dict[str, pb.FinishReason] = {
     "tool_calls": pb.FINISH_REASON_TOOL_CALLS,
     "content_filter": pb.FINISH_REASON_CONTENT_FILTER,
 }
-
 
 def finish_reason(stop_reason: str | None) -> pb.FinishReason:
     return FINISH_REASONS.get(stop_reason or "", pb.FINISH_REASON_STOP)
@@ -55,7 +62,7 @@ def _message(msg: pb.ChatMessage) -> dict[str, Any]:
                 for c in msg.tool_calls
             ]
         return out
-    role = _ROLE_NAMES[msg.role]
+    role = _ROLE_NAMES.get(msg.role, "user")  # validate.py refuses a role outside the enum
     if role == "tool":
         return {"role": "tool", "tool_call_id": msg.tool_call_id, "content": _text(msg)}
     if role == "system":
@@ -92,8 +99,10 @@ def to_llama_request(
 ) -> dict[str, Any]:
     """The native chat-completions body (docs/wire-formats.md §4.5).
 
-    `stop` and `parallel_tool_calls` have no native equivalent and are dropped;
-    `max_tokens` becomes `max_completion_tokens`.
+    `stop` and `parallel_tool_calls: false` have no native equivalent: validate.py
+    refuses them (CAPABILITIES), so they never reach here. `parallel_tool_calls:
+    true` is the API's own behaviour and needs no field. `max_tokens` becomes
+    `max_completion_tokens`.
     """
     body: dict[str, Any] = {
         "model": model_id,

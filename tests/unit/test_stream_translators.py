@@ -1,19 +1,25 @@
 """Stream translation tables: raw provider SSE bytes in, OpenAI chunk deltas out (docs/wire-formats.md §4.4, §4.5).
 
 Every transcript is also fed one byte at a time, so events split anywhere by the
-network decode the same.
+network decode the same. What the translators do not know (event types, stop
+reasons) is passed over and logged once per kind and process.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
+import structlog
+from ainative.chat.v1 import chat_pb2 as pb
 
 from bridge.translate import chunk_to_json
-from service.providers.anthropic.translate import AnthropicStreamTranslator
-from service.providers.meta_llama.translate import LlamaStreamTranslator
+from service.providers.anthropic.translate import FINISH_REASONS as ANTHROPIC_FINISH
+from service.providers.anthropic.translate import AnthropicStreamTranslator, from_anthropic_response
+from service.providers.meta_llama.translate import FINISH_REASONS as LLAMA_FINISH
+from service.providers.meta_llama.translate import LlamaStreamTranslator, from_llama_response
 from service.providers.sse import SSEDecoder
 
 
@@ -209,3 +215,51 @@ def test_sse_decoder_field_rules() -> None:
     assert d.feed(b": comment\r\nevent: a\r\ndata: line1\r\ndata:line2\r\n\r\nda") == [("a", "line1\nline2")]
     assert d.feed(b"ta: x\n") == []
     assert d.close() == [(None, "x")]
+
+
+def _unknowns(logs: list[dict]) -> list[tuple[str, str, str]]:
+    return [(e["event"], e["provider"], e["kind"]) for e in logs
+            if e["event"] in ("unknown_stop_reason", "unknown_stream_event")]
+
+
+def test_unknown_anthropic_events_and_stop_reasons_are_passed_over_and_logged_once_per_kind() -> None:
+    # kinds unique to this test: the once-per-process memory outlives a test
+    new_event, other_event, new_reason = (f"{k}_{uuid.uuid4().hex[:8]}" for k in ("event", "event", "reason"))
+    raw = sse(A("message_start", message=MSG), A(new_event, data=1), A(new_event, data=2), A(other_event),
+              A("ping"), A("content_block_start", index=0, content_block={"type": "text", "text": ""}),
+              A("content_block_delta", index=0, delta={"type": "text_delta", "text": "Hi"}),
+              A("content_block_stop", index=0), A("message_delta", delta={"stop_reason": new_reason}),
+              A("message_stop"))
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(2):
+            chunks, translator = run(AnthropicStreamTranslator(), raw, 1 << 20)
+            assert chunks == [ROLE, text("Hi"), finish("stop")] and translator.done
+        completion = from_anthropic_response({"content": [], "stop_reason": new_reason})
+    assert completion.choices[0].finish_reason == pb.FINISH_REASON_STOP  # the documented value for unknown ones
+    assert _unknowns(logs) == [("unknown_stream_event", "anthropic", new_event),
+                               ("unknown_stream_event", "anthropic", other_event),
+                               ("unknown_stop_reason", "anthropic", new_reason)]
+    assert all(e["log_level"] == "warning" for e in logs if e["event"].startswith("unknown_"))
+
+
+def test_known_and_missing_stop_reasons_are_not_logged() -> None:
+    with structlog.testing.capture_logs() as logs:
+        for reason in (*ANTHROPIC_FINISH, None, ""):
+            from_anthropic_response({"content": [], "stop_reason": reason})
+        for reason in (*LLAMA_FINISH, None):
+            from_llama_response({"completion_message": {"content": "x", "stop_reason": reason}})
+    assert _unknowns(logs) == []
+
+
+def test_unknown_llama_events_and_stop_reasons_are_passed_over_and_logged_once_per_kind() -> None:
+    new_event, new_reason = (f"{k}_{uuid.uuid4().hex[:8]}" for k in ("event", "reason"))
+    raw = sse(L("start"), L(new_event), L("progress", {"type": "text", "text": "Hi"}), L(new_event),
+              L("complete", stop_reason=new_reason), L("metrics", metrics=METRICS))
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(2):
+            chunks, translator = run(LlamaStreamTranslator(), raw, 1 << 20)
+            assert chunks == [ROLE, text("Hi"), finish("stop")] and translator.done
+        completion = from_llama_response({"completion_message": {"content": "x", "stop_reason": new_reason}})
+    assert completion.choices[0].finish_reason == pb.FINISH_REASON_STOP
+    assert _unknowns(logs) == [("unknown_stream_event", "meta_llama", new_event),
+                               ("unknown_stop_reason", "meta_llama", new_reason)]

@@ -11,9 +11,11 @@ service/validate.py before translation, so the input is assumed valid.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import orjson
+import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.providers import chunks
@@ -21,6 +23,8 @@ from service.providers.capabilities import Capabilities
 from service.structs import struct_to_dict
 
 R = pb.Role
+NAME = "anthropic"
+log = structlog.get_logger("upstream")
 
 # What the Messages API cannot take, for service/validate.py to refuse before translation.
 CAPABILITIES = Capabilities(
@@ -31,7 +35,9 @@ CAPABILITIES = Capabilities(
     email_user_ids=False,  # metadata.user_id must be opaque (pitfall 6)
 )
 
-# Total mapping (pitfall 12): an unknown or missing stop reason is a plain stop.
+# Total mapping (pitfall 12): a missing stop reason is a plain stop, and so is one newer than this table
+# ("stop" is the only OpenAI value that claims nothing: not cut short, no tool calls, nothing filtered);
+# an unknown one is logged once per process (`unknown_stop_reason`) so the table can be extended.
 FINISH_REASONS: dict[str, pb.FinishReason] = {
     "end_turn": pb.FINISH_REASON_STOP,
     "stop_sequence": pb.FINISH_REASON_STOP,
@@ -43,8 +49,28 @@ FINISH_REASONS: dict[str, pb.FinishReason] = {
 }
 
 
+_unknown_seen: set[tuple[str, str]] = set()
+_unknown_lock = threading.Lock()  # translation also runs on offload worker threads
+_MAX_UNKNOWN_KINDS = 256  # a provider sending ever new values must not grow the set without bound
+
+
+def log_unknown_once(event: str, kind: str) -> None:
+    """Log `event` (a warning) the first time this process meets `kind`: something Anthropic sent that this
+    code has no mapping for and passes over; once per kind, so a new value cannot flood the log."""
+    with _unknown_lock:
+        if (event, kind) in _unknown_seen or len(_unknown_seen) >= _MAX_UNKNOWN_KINDS:
+            return
+        _unknown_seen.add((event, kind))
+    log.warning(event, provider=NAME, kind=kind)
+
+
 def finish_reason(stop_reason: str | None) -> pb.FinishReason:
-    return FINISH_REASONS.get(stop_reason or "", pb.FINISH_REASON_STOP)
+    reason = FINISH_REASONS.get(stop_reason or "")
+    if reason is None:
+        if stop_reason:
+            log_unknown_once("unknown_stop_reason", stop_reason)
+        return pb.FINISH_REASON_STOP
+    return reason
 
 
 def _image_block(url: str) -> dict[str, Any]:
@@ -243,7 +269,10 @@ class AnthropicStreamTranslator:
 
     Tool-call indexes come from our own counter (text and tool blocks share the
     Anthropic block index space, pitfall 3); usage is replaced, never added,
-    because message_delta counts are cumulative (pitfall 13).
+    because message_delta counts are cumulative (pitfall 13). Event types this
+    code does not know are passed over and logged once per type and process
+    (`unknown_stream_event`); so is an unknown stop reason (`unknown_stop_reason`),
+    which finishes the stream as "stop" (see FINISH_REASONS).
     """
 
     __slots__ = ("_tool_of_block", "_args_seen", "_tool_count", "_usage", "_stop_reason", "_done", "error")
@@ -309,4 +338,7 @@ class AnthropicStreamTranslator:
             return [chunks.finish_chunk(finish_reason(self._stop_reason))]
         if kind == "error":
             self.error = payload
-        return []  # ping, and event types newer than this code
+        elif kind != "ping":
+            # an event type newer than this code: passed over (docs/wire-formats.md §4.4), but said once
+            log_unknown_once("unknown_stream_event", str(kind))
+        return []

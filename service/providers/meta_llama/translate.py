@@ -9,9 +9,11 @@ is refused by service/validate.py before translation, so the input is assumed va
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import orjson
+import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.providers import chunks
@@ -19,21 +21,46 @@ from service.providers.capabilities import Capabilities
 from service.structs import struct_to_dict
 
 R = pb.Role
+NAME = "meta_llama"
+log = structlog.get_logger("upstream")
 _ROLE_NAMES = {R.ROLE_SYSTEM: "system", R.ROLE_DEVELOPER: "system", R.ROLE_USER: "user", R.ROLE_TOOL: "tool"}
 
 # The native API has no stop sequences and no parallel_tool_calls switch: a request setting either is
 # refused (400 unsupported_parameter) rather than sent without it.
 CAPABILITIES = Capabilities(parallel_tool_calls=False, stop_sequences=False)
 
+# A missing stop reason, or one newer than this table, is a plain "stop" (the only OpenAI value that claims
+# nothing); an unknown one is logged once per process (`unknown_stop_reason`).
 FINISH_REASONS: dict[str, pb.FinishReason] = {
     "stop": pb.FINISH_REASON_STOP,
     "length": pb.FINISH_REASON_LENGTH,
     "tool_calls": pb.FINISH_REASON_TOOL_CALLS,
     "content_filter": pb.FINISH_REASON_CONTENT_FILTER,
 }
+_STREAM_EVENTS = frozenset({"start", "progress", "complete", "metrics"})
+
+_unknown_seen: set[tuple[str, str]] = set()
+_unknown_lock = threading.Lock()  # translation also runs on offload worker threads
+_MAX_UNKNOWN_KINDS = 256  # a provider sending ever new values must not grow the set without bound
+
+
+def log_unknown_once(event: str, kind: str) -> None:
+    """Log `event` (a warning) the first time this process meets `kind`: something the Llama API sent that
+    this code has no mapping for and passes over; once per kind, so a new value cannot flood the log."""
+    with _unknown_lock:
+        if (event, kind) in _unknown_seen or len(_unknown_seen) >= _MAX_UNKNOWN_KINDS:
+            return
+        _unknown_seen.add((event, kind))
+    log.warning(event, provider=NAME, kind=kind)
+
 
 def finish_reason(stop_reason: str | None) -> pb.FinishReason:
-    return FINISH_REASONS.get(stop_reason or "", pb.FINISH_REASON_STOP)
+    reason = FINISH_REASONS.get(stop_reason or "")
+    if reason is None:
+        if stop_reason:
+            log_unknown_once("unknown_stop_reason", stop_reason)
+        return pb.FINISH_REASON_STOP
+    return reason
 
 
 def _text(msg: pb.ChatMessage) -> str:
@@ -172,6 +199,8 @@ class LlamaStreamTranslator:
 
     Tool-call fragments carry no index: a fragment with a new `id` starts the
     next call (our own counter), fragments without one continue the current call.
+    Event types this code does not know are passed over and logged once per type
+    and process (`unknown_stream_event`).
     """
 
     __slots__ = ("_tool_index", "_tool_id", "_usage", "_stop_reason", "_done", "_started", "error")
@@ -226,4 +255,6 @@ class LlamaStreamTranslator:
             out.append(chunks.finish_chunk(finish_reason(self._stop_reason)))
         elif kind == "metrics":
             self._usage = usage_from_metrics(ev.get("metrics"))
+        elif kind not in _STREAM_EVENTS:
+            log_unknown_once("unknown_stream_event", str(kind))  # passed over, but said once
         return out

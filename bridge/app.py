@@ -104,7 +104,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def create_app(settings: Settings, client: ChatClient | None = None) -> web.Application:
-    """The bridge app. Without `client`, it reaches the service over gRPC at SERVICE_ADDR."""
+    """The bridge app. Without `client`, it reaches the service over gRPC at SERVICE_ADDR; the one-process
+    gateway passes `service.inprocess.InProcessClient`, which calls its core directly."""
     app = web.Application(client_max_size=settings.max_request_bytes, middlewares=[gateway_middleware])
     app[SETTINGS] = settings
     app[STOPPING] = asyncio.Event()

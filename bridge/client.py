@@ -1,9 +1,11 @@
 """How the bridge reaches the chat service: one interface, two transports.
 
-`InProcessClient` calls the core directly with protobuf messages (the one-process
-default: a loopback gRPC round trip costs ~0.7 ms, more than our whole budget);
-`GrpcClient` holds one channel open for the app's life when the bridge runs on
-its own. Both raise `GatewayError`, so the bridge maps errors the same way.
+`ChatClient` is the interface. `GrpcClient` holds one channel open for the app's life when the bridge
+runs on its own (`python -m bridge`). In the one-process gateway the bridge gets
+`service.inprocess.InProcessClient` instead, which calls the core directly with protobuf messages; it
+lives beside the core so that this module, and a standalone bridge, never import the core, the
+providers, the usage ledger, the limits or auth. Both raise `GatewayError`, so the bridge maps errors
+the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service import offload
 from service.context import CallContext
-from service.core import ChatCore
 from service.errors import GatewayError, from_rpc_status
 from service.wire import encode_chat_request
 
@@ -49,46 +50,6 @@ class ChatClient(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-class InProcessClient:
-    def __init__(self, core: ChatCore):
-        self._core = core
-
-    async def create(self, req: pb.CreateChatCompletionRequest, ctx: CallContext) -> pb.ChatCompletion:
-        return await self._core.create(req, ctx)
-
-    def stream(
-        self, req: pb.CreateChatCompletionRequest, ctx: CallContext, include_usage: bool
-    ) -> AsyncGenerator[pb.ChatCompletionChunk, None]:
-        return self._core.stream(req, ctx, include_usage)
-
-    async def list_models(self, req: pb.ListModelsRequest, ctx: CallContext) -> pb.ListModelsResponse:
-        return self._core.list_models(req, ctx)
-
-    async def get_model(self, req: pb.GetModelRequest, ctx: CallContext) -> pb.GetModelResponse:
-        return self._core.get_model(req, ctx)
-
-    async def list_tools(self, req: pb.ListToolsRequest, ctx: CallContext) -> pb.ListToolsResponse:
-        return self._core.list_tools(req, ctx)
-
-    async def usage(self, req: pb.GetUsageRequest, ctx: CallContext) -> pb.GetUsageResponse:
-        return await self._core.usage(req, ctx)
-
-    async def limits(self, req: pb.GetLimitsRequest, ctx: CallContext) -> pb.GetLimitsResponse:
-        return await self._core.limits(req, ctx)
-
-    async def ready(self) -> bool:
-        return True
-
-    def limits_state(self) -> str | None:
-        limiter = self._core.limiter
-        if limiter is None or not limiter.enabled:
-            return None
-        return "ok" if limiter.healthy else "degraded"
-
-    async def close(self) -> None:
-        """The core belongs to whoever built it."""
 
 
 def _metadata(ctx: CallContext) -> tuple[tuple[str, str], ...]:

@@ -11,11 +11,11 @@ import structlog
 from aiohttp import web
 
 from bridge.app import create_app, start_http
-from bridge.client import InProcessClient
 from bridge.state import STOPPING
 from service.auth import Authenticator
 from service.config import ConfigError, Settings
 from service.core import ChatCore, build_providers
+from service.inprocess import InProcessClient
 from service.ledger import Ledger, open_ledger
 from service.limits import Limiter, LimitsPolicy
 from service.providers.http import HttpPool

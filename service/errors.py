@@ -5,6 +5,12 @@ once where the failure is understood. `ERRORS` is the single table that decides,
 for each code, the HTTP status and error `type` (used by the bridge) and the gRPC
 status code (used by the servicer). Across a real gRPC channel the code travels
 as the `google.rpc.ErrorInfo.reason`, so the bridge maps it back without guessing.
+
+The table is read from the contract: each value of the `ErrorCode` enum in
+proto/ainative/chat/v1/chat.proto is one code, its wire string the value's name
+without the `ERROR_CODE_` prefix in lower case (`ERROR_CODE_INVALID_REQUEST` is
+`invalid_request`), and its options (`http_status`, `error_type`, `grpc_code`)
+are the row. The Python client reads the same options from its vendored stubs.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ import re
 from dataclasses import dataclass
 
 import grpc
+from ainative.chat.v1 import chat_pb2 as pb
 from google.protobuf import any_pb2
+from google.protobuf.descriptor import EnumValueDescriptor
 from google.rpc import error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "chat.ainative.studio"
+ERROR_CODE_PREFIX = "ERROR_CODE_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,34 +35,29 @@ class ErrorKind:
     grpc_code: grpc.StatusCode
 
 
-_C = grpc.StatusCode
+def wire_code(enum_name: str) -> str:
+    """The code on the wire for an `ErrorCode` value name: ERROR_CODE_INVALID_REQUEST -> invalid_request."""
+    return enum_name.removeprefix(ERROR_CODE_PREFIX).lower()
+
+
+def _kind(value: EnumValueDescriptor) -> ErrorKind:
+    """The row an `ErrorCode` value's options give; a value without them is a contract bug."""
+    options = value.GetOptions()
+    status = options.Extensions[pb.http_status]
+    error_type = options.Extensions[pb.error_type]
+    grpc_name = options.Extensions[pb.grpc_code]
+    if not (400 <= status <= 599 and error_type and grpc_name in grpc.StatusCode.__members__):
+        raise RuntimeError(f"chat.proto: ErrorCode {value.name} needs options http_status (4xx/5xx), error_type "
+                           f"and grpc_code (a grpc.StatusCode name); has {status!r}, {error_type!r}, {grpc_name!r}")
+    return ErrorKind(status, error_type, grpc.StatusCode[grpc_name])
+
+
+# code -> its row, in the enum's order; ERROR_CODE_UNSPECIFIED (0) is no code
 ERRORS: dict[str, ErrorKind] = {
-    "invalid_request": ErrorKind(400, "invalid_request_error", _C.INVALID_ARGUMENT),
-    "unsupported_provider": ErrorKind(400, "invalid_request_error", _C.INVALID_ARGUMENT),
-    "unsupported_parameter": ErrorKind(400, "invalid_request_error", _C.INVALID_ARGUMENT),
-    "invalid_tool_schema": ErrorKind(422, "invalid_request_error", _C.INVALID_ARGUMENT),
-    "missing_api_key": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),
-    "invalid_api_key": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),
-    "invalid_token": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),
-    "missing_token": ErrorKind(401, "authentication_error", _C.UNAUTHENTICATED),
-    "permission_denied": ErrorKind(403, "permission_error", _C.PERMISSION_DENIED),
-    "model_not_found": ErrorKind(404, "invalid_request_error", _C.NOT_FOUND),
-    "not_found": ErrorKind(404, "invalid_request_error", _C.NOT_FOUND),
-    "method_not_allowed": ErrorKind(405, "invalid_request_error", _C.UNIMPLEMENTED),
-    "request_too_large": ErrorKind(413, "invalid_request_error", _C.INVALID_ARGUMENT),
-    # REST only: the client stopped sending its request body for CLIENT_TIMEOUT_S
-    "request_timeout": ErrorKind(408, "invalid_request_error", _C.DEADLINE_EXCEEDED),
-    "max_iterations_exceeded": ErrorKind(422, "agent_error", _C.ABORTED),
-    "rate_limited": ErrorKind(429, "rate_limit_error", _C.RESOURCE_EXHAUSTED),
-    # the caller's own limits (service/limits): its estimated spending today, its requests in flight
-    "budget_exceeded": ErrorKind(429, "rate_limit_error", _C.RESOURCE_EXHAUSTED),
-    "too_many_concurrent": ErrorKind(429, "rate_limit_error", _C.RESOURCE_EXHAUSTED),
-    "provider_overloaded": ErrorKind(503, "overloaded_error", _C.UNAVAILABLE),
-    "upstream_error": ErrorKind(502, "provider_error", _C.UNAVAILABLE),
-    "service_unavailable": ErrorKind(503, "service_unavailable", _C.UNAVAILABLE),
-    "upstream_timeout": ErrorKind(504, "timeout_error", _C.DEADLINE_EXCEEDED),
-    "internal_error": ErrorKind(500, "internal_error", _C.INTERNAL),
+    wire_code(value.name): _kind(value) for value in pb.ErrorCode.DESCRIPTOR.values if value.number != 0
 }
+
+_C = grpc.StatusCode
 
 # When a status arrives without ErrorInfo (a foreign gRPC server, a transport
 # failure), the bridge falls back on the gRPC code alone.

@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ainative_gateway._proto.ainative.chat.v1 import chat_pb2 as pb
+
 __all__ = [
     "CODES",
     "BudgetExceededError",
@@ -51,32 +53,27 @@ __all__ = [
     "make_error",
 ]
 
-# code -> (HTTP status, error type, gRPC status name): the gateway's table (README, service/errors.py)
-CODES: dict[str, tuple[int, str, str]] = {
-    "invalid_request": (400, "invalid_request_error", "INVALID_ARGUMENT"),
-    "unsupported_provider": (400, "invalid_request_error", "INVALID_ARGUMENT"),
-    "unsupported_parameter": (400, "invalid_request_error", "INVALID_ARGUMENT"),
-    "invalid_tool_schema": (422, "invalid_request_error", "INVALID_ARGUMENT"),
-    "missing_api_key": (401, "authentication_error", "UNAUTHENTICATED"),
-    "invalid_api_key": (401, "authentication_error", "UNAUTHENTICATED"),
-    "invalid_token": (401, "authentication_error", "UNAUTHENTICATED"),
-    "missing_token": (401, "authentication_error", "UNAUTHENTICATED"),
-    "permission_denied": (403, "permission_error", "PERMISSION_DENIED"),
-    "model_not_found": (404, "invalid_request_error", "NOT_FOUND"),
-    "not_found": (404, "invalid_request_error", "NOT_FOUND"),
-    "method_not_allowed": (405, "invalid_request_error", "UNIMPLEMENTED"),
-    "request_too_large": (413, "invalid_request_error", "INVALID_ARGUMENT"),
-    "request_timeout": (408, "invalid_request_error", "DEADLINE_EXCEEDED"),
-    "max_iterations_exceeded": (422, "agent_error", "ABORTED"),
-    "rate_limited": (429, "rate_limit_error", "RESOURCE_EXHAUSTED"),
-    "budget_exceeded": (429, "rate_limit_error", "RESOURCE_EXHAUSTED"),
-    "too_many_concurrent": (429, "rate_limit_error", "RESOURCE_EXHAUSTED"),
-    "provider_overloaded": (503, "overloaded_error", "UNAVAILABLE"),
-    "upstream_error": (502, "provider_error", "UNAVAILABLE"),
-    "service_unavailable": (503, "service_unavailable", "UNAVAILABLE"),
-    "upstream_timeout": (504, "timeout_error", "DEADLINE_EXCEEDED"),
-    "internal_error": (500, "internal_error", "INTERNAL"),
-}
+_ERROR_CODE_PREFIX = "ERROR_CODE_"
+
+
+def _codes() -> dict[str, tuple[int, str, str]]:
+    """The gateway's table, read from the ``ErrorCode`` enum of the vendored stubs (``make client-stubs``).
+
+    The wire code is the value's name without ``ERROR_CODE_`` in lower case; the options ``http_status``,
+    ``error_type`` and ``grpc_code`` of the value are its row.
+    """
+    table: dict[str, tuple[int, str, str]] = {}
+    for value in pb.ErrorCode.DESCRIPTOR.values:
+        if value.number == 0:  # ERROR_CODE_UNSPECIFIED
+            continue
+        options = value.GetOptions()
+        table[value.name[len(_ERROR_CODE_PREFIX):].lower()] = (
+            options.Extensions[pb.http_status], options.Extensions[pb.error_type], options.Extensions[pb.grpc_code])
+    return table
+
+
+# code -> (HTTP status, error type, gRPC status name): the gateway's table (README, the proto's ErrorCode)
+CODES: dict[str, tuple[int, str, str]] = _codes()
 
 
 class GatewayError(Exception):
@@ -252,8 +249,7 @@ _CLASSES: dict[str, type[GatewayError]] = {
     "service_unavailable": ServiceUnavailableError,
     "upstream_timeout": UpstreamTimeoutError,
     "internal_error": InternalError,
-}
-assert set(_CLASSES) == set(CODES)
+}  # one class per code of CODES (tests/unit/test_error_codes.py checks it)
 
 
 def error_class(code: str) -> type[GatewayError]:

@@ -189,6 +189,203 @@ export function toolChoiceModeToJSON(object: ToolChoiceMode): string {
   }
 }
 
+/**
+ * The gateway's error codes. The wire code (REST error.code, gRPC
+ * ErrorInfo.reason) is the value's name without the ERROR_CODE_ prefix, in
+ * lower case: ERROR_CODE_INVALID_REQUEST is "invalid_request". Each value
+ * carries, as options, the HTTP status and OpenAI error type of the REST
+ * answer and the name of the gRPC status code (google.rpc.Code) of the gRPC
+ * answer; the service's error table and the Python client's are read from
+ * these options, so a code added here reaches both.
+ */
+export enum ErrorCode {
+  ERROR_CODE_UNSPECIFIED = 0,
+  /** ERROR_CODE_INVALID_REQUEST - Malformed JSON, a missing or invalid field, n > 1. */
+  ERROR_CODE_INVALID_REQUEST = 1,
+  /** ERROR_CODE_UNSUPPORTED_PROVIDER - The provider named (or inferred) is not one the gateway serves. */
+  ERROR_CODE_UNSUPPORTED_PROVIDER = 2,
+  /** ERROR_CODE_UNSUPPORTED_PARAMETER - A parameter the chosen provider cannot honour (param names it). */
+  ERROR_CODE_UNSUPPORTED_PARAMETER = 3,
+  /** ERROR_CODE_INVALID_TOOL_SCHEMA - An invalid tool definition (param names it). */
+  ERROR_CODE_INVALID_TOOL_SCHEMA = 4,
+  /** ERROR_CODE_MISSING_API_KEY - Neither the gateway nor the request has a key for the provider. */
+  ERROR_CODE_MISSING_API_KEY = 5,
+  /** ERROR_CODE_INVALID_API_KEY - The provider rejected the key. */
+  ERROR_CODE_INVALID_API_KEY = 6,
+  /** ERROR_CODE_INVALID_TOKEN - A bad or expired JWT. */
+  ERROR_CODE_INVALID_TOKEN = 7,
+  /** ERROR_CODE_MISSING_TOKEN - No valid JWT where one is required. */
+  ERROR_CODE_MISSING_TOKEN = 8,
+  /** ERROR_CODE_PERMISSION_DENIED - The provider refused (its 403). */
+  ERROR_CODE_PERMISSION_DENIED = 9,
+  /** ERROR_CODE_MODEL_NOT_FOUND - A model unknown to the provider, or not in the catalog (GetModel). */
+  ERROR_CODE_MODEL_NOT_FOUND = 10,
+  /** ERROR_CODE_NOT_FOUND - No such route or method. */
+  ERROR_CODE_NOT_FOUND = 11,
+  /** ERROR_CODE_METHOD_NOT_ALLOWED - REST: a method the route does not serve. */
+  ERROR_CODE_METHOD_NOT_ALLOWED = 12,
+  /** ERROR_CODE_REQUEST_TOO_LARGE - A request over MAX_REQUEST_BYTES. */
+  ERROR_CODE_REQUEST_TOO_LARGE = 13,
+  /** ERROR_CODE_REQUEST_TIMEOUT - REST only: no byte of the request body for CLIENT_TIMEOUT_S. */
+  ERROR_CODE_REQUEST_TIMEOUT = 14,
+  /** ERROR_CODE_MAX_ITERATIONS_EXCEEDED - The agent loop hit max_iterations. */
+  ERROR_CODE_MAX_ITERATIONS_EXCEEDED = 15,
+  /** ERROR_CODE_RATE_LIMITED - The provider's 429 after retries, or the caller's own requests or tokens per minute. */
+  ERROR_CODE_RATE_LIMITED = 16,
+  /** ERROR_CODE_BUDGET_EXCEEDED - The caller's estimated spending today reached its daily budget. */
+  ERROR_CODE_BUDGET_EXCEEDED = 17,
+  /** ERROR_CODE_TOO_MANY_CONCURRENT - The caller already has its maximum of requests in flight. */
+  ERROR_CODE_TOO_MANY_CONCURRENT = 18,
+  /** ERROR_CODE_PROVIDER_OVERLOADED - The provider is overloaded (Anthropic's 529). */
+  ERROR_CODE_PROVIDER_OVERLOADED = 19,
+  /** ERROR_CODE_UPSTREAM_ERROR - The provider failed (5xx) or was unreachable, after retries. */
+  ERROR_CODE_UPSTREAM_ERROR = 20,
+  /** ERROR_CODE_SERVICE_UNAVAILABLE - The chat service (for a standalone bridge) or the usage ledger's store is unreachable. */
+  ERROR_CODE_SERVICE_UNAVAILABLE = 21,
+  /** ERROR_CODE_UPSTREAM_TIMEOUT - The provider did not answer in time. */
+  ERROR_CODE_UPSTREAM_TIMEOUT = 22,
+  /** ERROR_CODE_INTERNAL_ERROR - A gateway bug. */
+  ERROR_CODE_INTERNAL_ERROR = 23,
+  UNRECOGNIZED = -1,
+}
+
+export function errorCodeFromJSON(object: any): ErrorCode {
+  switch (object) {
+    case 0:
+    case "ERROR_CODE_UNSPECIFIED":
+      return ErrorCode.ERROR_CODE_UNSPECIFIED;
+    case 1:
+    case "ERROR_CODE_INVALID_REQUEST":
+      return ErrorCode.ERROR_CODE_INVALID_REQUEST;
+    case 2:
+    case "ERROR_CODE_UNSUPPORTED_PROVIDER":
+      return ErrorCode.ERROR_CODE_UNSUPPORTED_PROVIDER;
+    case 3:
+    case "ERROR_CODE_UNSUPPORTED_PARAMETER":
+      return ErrorCode.ERROR_CODE_UNSUPPORTED_PARAMETER;
+    case 4:
+    case "ERROR_CODE_INVALID_TOOL_SCHEMA":
+      return ErrorCode.ERROR_CODE_INVALID_TOOL_SCHEMA;
+    case 5:
+    case "ERROR_CODE_MISSING_API_KEY":
+      return ErrorCode.ERROR_CODE_MISSING_API_KEY;
+    case 6:
+    case "ERROR_CODE_INVALID_API_KEY":
+      return ErrorCode.ERROR_CODE_INVALID_API_KEY;
+    case 7:
+    case "ERROR_CODE_INVALID_TOKEN":
+      return ErrorCode.ERROR_CODE_INVALID_TOKEN;
+    case 8:
+    case "ERROR_CODE_MISSING_TOKEN":
+      return ErrorCode.ERROR_CODE_MISSING_TOKEN;
+    case 9:
+    case "ERROR_CODE_PERMISSION_DENIED":
+      return ErrorCode.ERROR_CODE_PERMISSION_DENIED;
+    case 10:
+    case "ERROR_CODE_MODEL_NOT_FOUND":
+      return ErrorCode.ERROR_CODE_MODEL_NOT_FOUND;
+    case 11:
+    case "ERROR_CODE_NOT_FOUND":
+      return ErrorCode.ERROR_CODE_NOT_FOUND;
+    case 12:
+    case "ERROR_CODE_METHOD_NOT_ALLOWED":
+      return ErrorCode.ERROR_CODE_METHOD_NOT_ALLOWED;
+    case 13:
+    case "ERROR_CODE_REQUEST_TOO_LARGE":
+      return ErrorCode.ERROR_CODE_REQUEST_TOO_LARGE;
+    case 14:
+    case "ERROR_CODE_REQUEST_TIMEOUT":
+      return ErrorCode.ERROR_CODE_REQUEST_TIMEOUT;
+    case 15:
+    case "ERROR_CODE_MAX_ITERATIONS_EXCEEDED":
+      return ErrorCode.ERROR_CODE_MAX_ITERATIONS_EXCEEDED;
+    case 16:
+    case "ERROR_CODE_RATE_LIMITED":
+      return ErrorCode.ERROR_CODE_RATE_LIMITED;
+    case 17:
+    case "ERROR_CODE_BUDGET_EXCEEDED":
+      return ErrorCode.ERROR_CODE_BUDGET_EXCEEDED;
+    case 18:
+    case "ERROR_CODE_TOO_MANY_CONCURRENT":
+      return ErrorCode.ERROR_CODE_TOO_MANY_CONCURRENT;
+    case 19:
+    case "ERROR_CODE_PROVIDER_OVERLOADED":
+      return ErrorCode.ERROR_CODE_PROVIDER_OVERLOADED;
+    case 20:
+    case "ERROR_CODE_UPSTREAM_ERROR":
+      return ErrorCode.ERROR_CODE_UPSTREAM_ERROR;
+    case 21:
+    case "ERROR_CODE_SERVICE_UNAVAILABLE":
+      return ErrorCode.ERROR_CODE_SERVICE_UNAVAILABLE;
+    case 22:
+    case "ERROR_CODE_UPSTREAM_TIMEOUT":
+      return ErrorCode.ERROR_CODE_UPSTREAM_TIMEOUT;
+    case 23:
+    case "ERROR_CODE_INTERNAL_ERROR":
+      return ErrorCode.ERROR_CODE_INTERNAL_ERROR;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ErrorCode.UNRECOGNIZED;
+  }
+}
+
+export function errorCodeToJSON(object: ErrorCode): string {
+  switch (object) {
+    case ErrorCode.ERROR_CODE_UNSPECIFIED:
+      return "ERROR_CODE_UNSPECIFIED";
+    case ErrorCode.ERROR_CODE_INVALID_REQUEST:
+      return "ERROR_CODE_INVALID_REQUEST";
+    case ErrorCode.ERROR_CODE_UNSUPPORTED_PROVIDER:
+      return "ERROR_CODE_UNSUPPORTED_PROVIDER";
+    case ErrorCode.ERROR_CODE_UNSUPPORTED_PARAMETER:
+      return "ERROR_CODE_UNSUPPORTED_PARAMETER";
+    case ErrorCode.ERROR_CODE_INVALID_TOOL_SCHEMA:
+      return "ERROR_CODE_INVALID_TOOL_SCHEMA";
+    case ErrorCode.ERROR_CODE_MISSING_API_KEY:
+      return "ERROR_CODE_MISSING_API_KEY";
+    case ErrorCode.ERROR_CODE_INVALID_API_KEY:
+      return "ERROR_CODE_INVALID_API_KEY";
+    case ErrorCode.ERROR_CODE_INVALID_TOKEN:
+      return "ERROR_CODE_INVALID_TOKEN";
+    case ErrorCode.ERROR_CODE_MISSING_TOKEN:
+      return "ERROR_CODE_MISSING_TOKEN";
+    case ErrorCode.ERROR_CODE_PERMISSION_DENIED:
+      return "ERROR_CODE_PERMISSION_DENIED";
+    case ErrorCode.ERROR_CODE_MODEL_NOT_FOUND:
+      return "ERROR_CODE_MODEL_NOT_FOUND";
+    case ErrorCode.ERROR_CODE_NOT_FOUND:
+      return "ERROR_CODE_NOT_FOUND";
+    case ErrorCode.ERROR_CODE_METHOD_NOT_ALLOWED:
+      return "ERROR_CODE_METHOD_NOT_ALLOWED";
+    case ErrorCode.ERROR_CODE_REQUEST_TOO_LARGE:
+      return "ERROR_CODE_REQUEST_TOO_LARGE";
+    case ErrorCode.ERROR_CODE_REQUEST_TIMEOUT:
+      return "ERROR_CODE_REQUEST_TIMEOUT";
+    case ErrorCode.ERROR_CODE_MAX_ITERATIONS_EXCEEDED:
+      return "ERROR_CODE_MAX_ITERATIONS_EXCEEDED";
+    case ErrorCode.ERROR_CODE_RATE_LIMITED:
+      return "ERROR_CODE_RATE_LIMITED";
+    case ErrorCode.ERROR_CODE_BUDGET_EXCEEDED:
+      return "ERROR_CODE_BUDGET_EXCEEDED";
+    case ErrorCode.ERROR_CODE_TOO_MANY_CONCURRENT:
+      return "ERROR_CODE_TOO_MANY_CONCURRENT";
+    case ErrorCode.ERROR_CODE_PROVIDER_OVERLOADED:
+      return "ERROR_CODE_PROVIDER_OVERLOADED";
+    case ErrorCode.ERROR_CODE_UPSTREAM_ERROR:
+      return "ERROR_CODE_UPSTREAM_ERROR";
+    case ErrorCode.ERROR_CODE_SERVICE_UNAVAILABLE:
+      return "ERROR_CODE_SERVICE_UNAVAILABLE";
+    case ErrorCode.ERROR_CODE_UPSTREAM_TIMEOUT:
+      return "ERROR_CODE_UPSTREAM_TIMEOUT";
+    case ErrorCode.ERROR_CODE_INTERNAL_ERROR:
+      return "ERROR_CODE_INTERNAL_ERROR";
+    case ErrorCode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** An image given by URL: https, or a data: URL carrying base64 bytes. */
 export interface ImageUrl {
   url: string;
@@ -4888,10 +5085,11 @@ export const GetLimitsResponse: MessageFns<GetLimitsResponse> = {
  *   x-provider-key  the caller's own provider key for this call only (BYOK)
  *   x-request-id    correlation id, echoed in the response metadata
  * Errors carry google.rpc.Status details with a google.rpc.ErrorInfo whose
- * reason is the gateway error code (e.g. "invalid_request", "rate_limited")
- * and whose metadata may hold "param" and "retry_after" (a refusal by the
- * caller's limits also carries a google.rpc.RetryInfo). A caller with a rate
- * limit gets OpenAI's x-ratelimit-* as trailing metadata on every chat call.
+ * reason is the gateway error code, the wire name of an ErrorCode (e.g.
+ * "invalid_request", "rate_limited"), and whose metadata may hold "param" and
+ * "retry_after" (a refusal by the caller's limits also carries a
+ * google.rpc.RetryInfo). A caller with a rate limit gets OpenAI's
+ * x-ratelimit-* as trailing metadata on every chat call.
  */
 export type ChatServiceService = typeof ChatServiceService;
 export const ChatServiceService = {

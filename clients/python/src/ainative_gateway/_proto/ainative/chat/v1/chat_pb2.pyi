@@ -1,3 +1,4 @@
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -31,6 +32,33 @@ class ToolChoiceMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOOL_CHOICE_MODE_AUTO: _ClassVar[ToolChoiceMode]
     TOOL_CHOICE_MODE_NONE: _ClassVar[ToolChoiceMode]
     TOOL_CHOICE_MODE_REQUIRED: _ClassVar[ToolChoiceMode]
+
+class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_CODE_UNSPECIFIED: _ClassVar[ErrorCode]
+    ERROR_CODE_INVALID_REQUEST: _ClassVar[ErrorCode]
+    ERROR_CODE_UNSUPPORTED_PROVIDER: _ClassVar[ErrorCode]
+    ERROR_CODE_UNSUPPORTED_PARAMETER: _ClassVar[ErrorCode]
+    ERROR_CODE_INVALID_TOOL_SCHEMA: _ClassVar[ErrorCode]
+    ERROR_CODE_MISSING_API_KEY: _ClassVar[ErrorCode]
+    ERROR_CODE_INVALID_API_KEY: _ClassVar[ErrorCode]
+    ERROR_CODE_INVALID_TOKEN: _ClassVar[ErrorCode]
+    ERROR_CODE_MISSING_TOKEN: _ClassVar[ErrorCode]
+    ERROR_CODE_PERMISSION_DENIED: _ClassVar[ErrorCode]
+    ERROR_CODE_MODEL_NOT_FOUND: _ClassVar[ErrorCode]
+    ERROR_CODE_NOT_FOUND: _ClassVar[ErrorCode]
+    ERROR_CODE_METHOD_NOT_ALLOWED: _ClassVar[ErrorCode]
+    ERROR_CODE_REQUEST_TOO_LARGE: _ClassVar[ErrorCode]
+    ERROR_CODE_REQUEST_TIMEOUT: _ClassVar[ErrorCode]
+    ERROR_CODE_MAX_ITERATIONS_EXCEEDED: _ClassVar[ErrorCode]
+    ERROR_CODE_RATE_LIMITED: _ClassVar[ErrorCode]
+    ERROR_CODE_BUDGET_EXCEEDED: _ClassVar[ErrorCode]
+    ERROR_CODE_TOO_MANY_CONCURRENT: _ClassVar[ErrorCode]
+    ERROR_CODE_PROVIDER_OVERLOADED: _ClassVar[ErrorCode]
+    ERROR_CODE_UPSTREAM_ERROR: _ClassVar[ErrorCode]
+    ERROR_CODE_SERVICE_UNAVAILABLE: _ClassVar[ErrorCode]
+    ERROR_CODE_UPSTREAM_TIMEOUT: _ClassVar[ErrorCode]
+    ERROR_CODE_INTERNAL_ERROR: _ClassVar[ErrorCode]
 ROLE_UNSPECIFIED: Role
 ROLE_SYSTEM: Role
 ROLE_USER: Role
@@ -46,6 +74,36 @@ TOOL_CHOICE_MODE_UNSPECIFIED: ToolChoiceMode
 TOOL_CHOICE_MODE_AUTO: ToolChoiceMode
 TOOL_CHOICE_MODE_NONE: ToolChoiceMode
 TOOL_CHOICE_MODE_REQUIRED: ToolChoiceMode
+ERROR_CODE_UNSPECIFIED: ErrorCode
+ERROR_CODE_INVALID_REQUEST: ErrorCode
+ERROR_CODE_UNSUPPORTED_PROVIDER: ErrorCode
+ERROR_CODE_UNSUPPORTED_PARAMETER: ErrorCode
+ERROR_CODE_INVALID_TOOL_SCHEMA: ErrorCode
+ERROR_CODE_MISSING_API_KEY: ErrorCode
+ERROR_CODE_INVALID_API_KEY: ErrorCode
+ERROR_CODE_INVALID_TOKEN: ErrorCode
+ERROR_CODE_MISSING_TOKEN: ErrorCode
+ERROR_CODE_PERMISSION_DENIED: ErrorCode
+ERROR_CODE_MODEL_NOT_FOUND: ErrorCode
+ERROR_CODE_NOT_FOUND: ErrorCode
+ERROR_CODE_METHOD_NOT_ALLOWED: ErrorCode
+ERROR_CODE_REQUEST_TOO_LARGE: ErrorCode
+ERROR_CODE_REQUEST_TIMEOUT: ErrorCode
+ERROR_CODE_MAX_ITERATIONS_EXCEEDED: ErrorCode
+ERROR_CODE_RATE_LIMITED: ErrorCode
+ERROR_CODE_BUDGET_EXCEEDED: ErrorCode
+ERROR_CODE_TOO_MANY_CONCURRENT: ErrorCode
+ERROR_CODE_PROVIDER_OVERLOADED: ErrorCode
+ERROR_CODE_UPSTREAM_ERROR: ErrorCode
+ERROR_CODE_SERVICE_UNAVAILABLE: ErrorCode
+ERROR_CODE_UPSTREAM_TIMEOUT: ErrorCode
+ERROR_CODE_INTERNAL_ERROR: ErrorCode
+HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
+http_status: _descriptor.FieldDescriptor
+ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+error_type: _descriptor.FieldDescriptor
+GRPC_CODE_FIELD_NUMBER: _ClassVar[int]
+grpc_code: _descriptor.FieldDescriptor
 
 class ImageUrl(_message.Message):
     __slots__ = ("url", "detail")

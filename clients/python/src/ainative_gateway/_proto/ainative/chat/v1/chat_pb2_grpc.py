@@ -34,10 +34,11 @@ class ChatServiceStub:
     x-provider-key  the caller's own provider key for this call only (BYOK)
     x-request-id    correlation id, echoed in the response metadata
     Errors carry google.rpc.Status details with a google.rpc.ErrorInfo whose
-    reason is the gateway error code (e.g. "invalid_request", "rate_limited")
-    and whose metadata may hold "param" and "retry_after" (a refusal by the
-    caller's limits also carries a google.rpc.RetryInfo). A caller with a rate
-    limit gets OpenAI's x-ratelimit-* as trailing metadata on every chat call.
+    reason is the gateway error code, the wire name of an ErrorCode (e.g.
+    "invalid_request", "rate_limited"), and whose metadata may hold "param" and
+    "retry_after" (a refusal by the caller's limits also carries a
+    google.rpc.RetryInfo). A caller with a rate limit gets OpenAI's
+    x-ratelimit-* as trailing metadata on every chat call.
     """
 
     def __init__(self, channel):
@@ -92,10 +93,11 @@ class ChatServiceServicer:
     x-provider-key  the caller's own provider key for this call only (BYOK)
     x-request-id    correlation id, echoed in the response metadata
     Errors carry google.rpc.Status details with a google.rpc.ErrorInfo whose
-    reason is the gateway error code (e.g. "invalid_request", "rate_limited")
-    and whose metadata may hold "param" and "retry_after" (a refusal by the
-    caller's limits also carries a google.rpc.RetryInfo). A caller with a rate
-    limit gets OpenAI's x-ratelimit-* as trailing metadata on every chat call.
+    reason is the gateway error code, the wire name of an ErrorCode (e.g.
+    "invalid_request", "rate_limited"), and whose metadata may hold "param" and
+    "retry_after" (a refusal by the caller's limits also carries a
+    google.rpc.RetryInfo). A caller with a rate limit gets OpenAI's
+    x-ratelimit-* as trailing metadata on every chat call.
     """
 
     def CreateChatCompletion(self, request, context):
@@ -205,10 +207,11 @@ class ChatService:
     x-provider-key  the caller's own provider key for this call only (BYOK)
     x-request-id    correlation id, echoed in the response metadata
     Errors carry google.rpc.Status details with a google.rpc.ErrorInfo whose
-    reason is the gateway error code (e.g. "invalid_request", "rate_limited")
-    and whose metadata may hold "param" and "retry_after" (a refusal by the
-    caller's limits also carries a google.rpc.RetryInfo). A caller with a rate
-    limit gets OpenAI's x-ratelimit-* as trailing metadata on every chat call.
+    reason is the gateway error code, the wire name of an ErrorCode (e.g.
+    "invalid_request", "rate_limited"), and whose metadata may hold "param" and
+    "retry_after" (a refusal by the caller's limits also carries a
+    google.rpc.RetryInfo). A caller with a rate limit gets OpenAI's
+    x-ratelimit-* as trailing metadata on every chat call.
     """
 
     @staticmethod

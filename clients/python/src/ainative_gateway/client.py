@@ -1,6 +1,6 @@
 """``AsyncGatewayClient`` and ``GatewayClient``: one surface over REST or gRPC.
 
-Retries follow the guide's Pattern 5 (retry with exponential backoff), with the usual limits: connection
+Retries back off exponentially, within the usual limits: connection
 failures, 429 and 5xx are retried at most ``max_retries`` times, waiting the server's ``Retry-After`` when it
 gives one and else ``backoff * 2**n`` (capped at 8 s, up to 25 % jitter); other 4xx never are. A
 ``Retry-After`` longer than ``max_retry_wait`` (60 s by default) is not slept on: the error is raised at once,

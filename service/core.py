@@ -30,6 +30,7 @@ from service.limits import BUDGET_EXCEEDED, TOO_MANY_CONCURRENT, Admission, Deci
 from service.models import ModelSpec, find_model, list_models, resolve_model
 from service.providers.base import Delta, Provider, Upstream, UpstreamCall
 from service.providers.http import HttpPool
+from service.providers.spec import ProviderSpec
 from service.tools.catalog import ToolCatalog
 from service.validate import begin_validation, check_tool_count, validate_request, validate_text_fields
 
@@ -80,15 +81,13 @@ class ChatCore:
         self, req: pb.CreateChatCompletionRequest, ctx: CallContext
     ) -> tuple[Provider, ModelSpec, UpstreamCall, Admission | None]:
         self.identify(ctx)
-        if not req.model:
-            raise invalid("model is required", "model")
-        validate_text_fields(req)  # before the model is resolved, logged or recorded
+        validate_text_fields(req)  # model required, and text every store can hold: before anything reads it
         spec = resolve_model(req.provider, req.model)
         ctx.stats.provider, ctx.stats.model = spec.provider, req.model
         check_tool_count(req)  # catalog names count: refused before they are expanded
         self._catalog.expand(req)
-        max_tokens = await _validate(req, spec, ctx)
         provider = self._providers[spec.provider]
+        max_tokens = await _validate(req, spec, provider.spec, ctx)
         key = ctx.provider_key or self._keys.get(spec.provider)
         if not key:
             raise GatewayError(
@@ -248,13 +247,14 @@ class ChatCore:
         await self._pool.close()
 
 
-async def _validate(req: pb.CreateChatCompletionRequest, spec: ModelSpec, ctx: CallContext) -> int:
-    """`validate_request`, off the event loop where it would hold it: all of it for a large request (converting
-    its tool schemas alone takes milliseconds), else only the metaschema checks of new schemas over
-    INLINE_CHECK_BYTES. Returns the max_tokens to send upstream."""
+async def _validate(req: pb.CreateChatCompletionRequest, spec: ModelSpec, owner: ProviderSpec,
+                    ctx: CallContext) -> int:
+    """`validate_request` under the provider's capabilities, off the event loop where it would hold it: all of
+    it for a large request (converting its tool schemas alone takes milliseconds), else only the metaschema
+    checks of new schemas over INLINE_CHECK_BYTES. Returns the max_tokens to send upstream."""
     if offload.is_large(ctx.stats.request_bytes):
-        return await offload.run(validate_request, req, spec)
-    validation = begin_validation(req, spec)
+        return await offload.run(validate_request, req, spec, owner.capabilities, owner.label)
+    validation = begin_validation(req, spec, owner.capabilities, owner.label)
     if validation.pending_bytes > INLINE_CHECK_BYTES:
         return await offload.run(validation.finish)
     return validation.finish()

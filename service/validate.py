@@ -346,19 +346,15 @@ class Validation:
         return _max_tokens(self.req, self.spec)
 
 
-def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec, caps: Capabilities | None = None,
-                     label: str | None = None) -> int:
+def validate_request(req: pb.CreateChatCompletionRequest, spec: ModelSpec, caps: Capabilities, label: str) -> int:
     """Check `req` against `spec` and its provider's `caps` (`label`: the provider's name in messages);
     return the max_tokens to send upstream."""
     return begin_validation(req, spec, caps, label).finish()
 
 
-def begin_validation(req: pb.CreateChatCompletionRequest, spec: ModelSpec, caps: Capabilities | None = None,
-                     label: str | None = None) -> Validation:
+def begin_validation(req: pb.CreateChatCompletionRequest, spec: ModelSpec, caps: Capabilities,
+                     label: str) -> Validation:
     """`validate_request` up to the checks that may take long, which the result's `finish` runs."""
-    if caps is None or label is None:
-        default_caps, default_label = _provider_defaults(spec.provider)
-        caps, label = caps or default_caps, label or default_label
     validate_messages(req, caps, label)
     if req.HasField("n") and req.n != 1:
         raise invalid("Only n=1 is supported", "n")
@@ -372,22 +368,3 @@ def begin_validation(req: pb.CreateChatCompletionRequest, spec: ModelSpec, caps:
         raise invalid("stop may hold at most 4 sequences", "stop")
     check_capabilities(req, caps, label)
     return Validation(req, spec, validate_tools(req))
-
-
-def _provider_defaults(provider: str) -> tuple[Capabilities, str]:
-    """Transitional, for a caller that does not pass the provider's Capabilities and label: the label of its
-    spec (service.providers), and its capabilities; for the built-in providers those their translators
-    declare (`translate.CAPABILITIES`), which their specs are to take over."""
-    from service import providers as registry
-
-    spec = registry.get(provider)
-    label = spec.label if spec is not None else provider
-    if provider == "anthropic":
-        from service.providers.anthropic.translate import CAPABILITIES as ANTHROPIC
-
-        return ANTHROPIC, label
-    if provider == "meta_llama":
-        from service.providers.meta_llama.translate import CAPABILITIES as META_LLAMA
-
-        return META_LLAMA, label
-    return (spec.capabilities if spec is not None else PERMISSIVE), label

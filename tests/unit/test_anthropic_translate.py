@@ -6,9 +6,10 @@ import pytest
 from ainative.chat.v1 import chat_pb2 as pb
 
 from bridge.translate import completion_to_json, parse_chat_request
+from service import providers as registry
 from service.errors import GatewayError
 from service.models import resolve_model
-from service.providers.anthropic.translate import CAPABILITIES, from_anthropic_response, to_anthropic_request
+from service.providers.anthropic.translate import from_anthropic_response, to_anthropic_request
 from service.validate import validate_request
 
 
@@ -194,7 +195,7 @@ def test_anthropic_rules_are_validates_and_the_translator_refuses_nothing(
     translator, given the same request unchecked, still translates without raising."""
     req, _, _ = parse_chat_request({"model": "claude-sonnet-4-5", "messages": messages, **extra})
     with pytest.raises(GatewayError) as info:
-        validate_request(req, resolve_model("", "claude-sonnet-4-5"), CAPABILITIES, "Anthropic")
+        validate_request(req, resolve_model("", "claude-sonnet-4-5"), registry.get("anthropic").capabilities, "Anthropic")
     assert (info.value.code, info.value.param) == ("invalid_request", param)
     to_anthropic_request(req, "claude-sonnet-4-5-20250929", 4096)
 

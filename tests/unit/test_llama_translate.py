@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bridge.translate import completion_to_json, parse_chat_request
+from service import providers as registry
 from service.errors import GatewayError
 from service.models import resolve_model
-from service.providers.meta_llama.translate import CAPABILITIES, from_llama_response, to_llama_request
+from service.providers.meta_llama.translate import from_llama_response, to_llama_request
 from service.validate import validate_request
 
 
@@ -87,7 +88,7 @@ def test_what_the_native_api_cannot_carry_is_refused_not_dropped(extra: dict, pa
     req, _, _ = parse_chat_request({"model": "Llama-3.3-70B-Instruct",
                                     "messages": [{"role": "user", "content": "x"}], **extra})
     with pytest.raises(GatewayError) as info:
-        validate_request(req, resolve_model("", "Llama-3.3-70B-Instruct"), CAPABILITIES, "Meta Llama API")
+        validate_request(req, resolve_model("", "Llama-3.3-70B-Instruct"), registry.get("meta_llama").capabilities, "Meta Llama API")
     assert (info.value.code, info.value.param) == (code, param)
 
 

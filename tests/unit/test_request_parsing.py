@@ -10,8 +10,9 @@ import pytest
 from ainative.chat.v1 import chat_pb2 as pb
 
 from bridge.translate import parse_chat_request
+from service import providers as registry
 from service.errors import GatewayError
-from service.models import resolve_model
+from service.models import ModelSpec, resolve_model
 from service.providers.capabilities import Capabilities
 from service.validate import validate_request, validate_text_fields
 
@@ -22,7 +23,14 @@ LLAMA = {**OK, "model": "Llama-3.3-70B-Instruct"}
 def check(body: object) -> int:
     req, _, _ = parse_chat_request(body)
     validate_text_fields(req)
-    return validate_request(req, resolve_model(req.provider, req.model))
+    return validate_for_owner(req, resolve_model(req.provider, req.model))
+
+
+def validate_for_owner(req: pb.CreateChatCompletionRequest, spec: ModelSpec) -> int:
+    """As the core validates: under the capabilities and label of the model's provider."""
+    owner = registry.get(spec.provider)
+    assert owner is not None
+    return validate_request(req, spec, owner.capabilities, owner.label)
 
 
 def calls(*calls: dict) -> list:
@@ -261,16 +269,16 @@ def test_enum_values_past_the_proto_are_refused(mutate: object, param: str) -> N
     req, _, _ = parse_chat_request({**OK, "tools": [{"type": "function", "function": {"name": "f"}}]})
     mutate(req)  # type: ignore[operator]
     with pytest.raises(GatewayError) as info:
-        validate_request(req, resolve_model(req.provider, req.model))
+        validate_for_owner(req, resolve_model(req.provider, req.model))
     assert (info.value.code, info.value.param) == ("invalid_request", param)
 
 
 def test_capabilities_passed_by_the_caller_win() -> None:
-    """The core passes the provider's own Capabilities and label; without them the built-in ones apply."""
+    """The rules follow the Capabilities and label passed: the provider's own, as the core passes them."""
     req, _, _ = parse_chat_request({**OK, "stop": "END", "user": "a@b.c"})
     spec = resolve_model(req.provider, req.model)
     with pytest.raises(GatewayError) as info:
-        validate_request(req, spec)
+        validate_for_owner(req, spec)
     assert info.value.param == "user"
     validate_request(req, spec, Capabilities(), "Permissive")
     with pytest.raises(GatewayError) as info:

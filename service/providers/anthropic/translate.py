@@ -5,7 +5,7 @@ Messages response dict -> ChatCompletion proto. Rules follow
 docs/wire-formats.md §4.1-4.3; "pitfall N" is row N of its §4.7.
 
 Nothing here refuses a request: every rule about what a caller may send, the
-ones that hold for Anthropic only included (`CAPABILITIES`), is checked in
+ones that hold for Anthropic only included (its spec's `capabilities`), is checked in
 service/validate.py before translation, so the input is assumed valid.
 """
 
@@ -19,21 +19,12 @@ import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.providers import chunks
-from service.providers.capabilities import Capabilities
 from service.structs import struct_to_dict
 
 R = pb.Role
 NAME = "anthropic"
 log = structlog.get_logger("upstream")
 
-# What the Messages API cannot take, for service/validate.py to refuse before translation.
-CAPABILITIES = Capabilities(
-    # image blocks take these; application/pdf travels as a document block (§4.2 step 4)
-    image_media_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf"}),
-    empty_user_content=False,  # a user turn needs at least one block (empty text blocks are refused, pitfall 1)
-    empty_conversation=False,  # system prompts travel apart from `messages`, which must not be empty
-    email_user_ids=False,  # metadata.user_id must be opaque (pitfall 6)
-)
 
 # Total mapping (pitfall 12): a missing stop reason is a plain stop, and so is one newer than this table
 # ("stop" is the only OpenAI value that claims nothing: not cut short, no tool calls, nothing filtered);
@@ -139,7 +130,7 @@ def to_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any
             turn = "assistant"
         if not blocks:
             # an empty assistant turn says nothing; dropping it keeps the turn order valid (an empty user
-            # message is refused by validate.py: CAPABILITIES.empty_user_content)
+            # message is refused by validate.py: capabilities.empty_user_content)
             continue
         if out and out[-1]["role"] == turn:
             prev = out[-1]["content"]
@@ -219,7 +210,7 @@ def to_anthropic_request(
     user_id = req.metadata.get("user_id") or req.user
     if user_id:
         # Anthropic accepts only metadata.user_id, and only an opaque value (pitfall 6: validate.py refuses
-        # an e-mail, CAPABILITIES.email_user_ids)
+        # an e-mail, capabilities.email_user_ids)
         body["metadata"] = {"user_id": user_id}
     if stream:
         body["stream"] = True

@@ -3,7 +3,7 @@
 Request proto -> `POST /chat/completions` body, and response body -> ChatCompletion
 proto (docs/wire-formats.md §2.2-2.4 and §4.5). No I/O here.
 
-Nothing here refuses a request: what the native API cannot carry (`CAPABILITIES`)
+Nothing here refuses a request: what the native API cannot carry (its spec's `capabilities`)
 is refused by service/validate.py before translation, so the input is assumed valid.
 """
 
@@ -17,7 +17,6 @@ import structlog
 from ainative.chat.v1 import chat_pb2 as pb
 
 from service.providers import chunks
-from service.providers.capabilities import Capabilities
 from service.structs import struct_to_dict
 
 R = pb.Role
@@ -25,9 +24,6 @@ NAME = "meta_llama"
 log = structlog.get_logger("upstream")
 _ROLE_NAMES = {R.ROLE_SYSTEM: "system", R.ROLE_DEVELOPER: "system", R.ROLE_USER: "user", R.ROLE_TOOL: "tool"}
 
-# The native API has no stop sequences and no parallel_tool_calls switch: a request setting either is
-# refused (400 unsupported_parameter) rather than sent without it.
-CAPABILITIES = Capabilities(parallel_tool_calls=False, stop_sequences=False)
 
 # A missing stop reason, or one newer than this table, is a plain "stop" (the only OpenAI value that claims
 # nothing); an unknown one is logged once per process (`unknown_stop_reason`).
@@ -127,7 +123,7 @@ def to_llama_request(
     """The native chat-completions body (docs/wire-formats.md §4.5).
 
     `stop` and `parallel_tool_calls: false` have no native equivalent: validate.py
-    refuses them (CAPABILITIES), so they never reach here. `parallel_tool_calls:
+    refuses them (the spec's capabilities), so they never reach here. `parallel_tool_calls:
     true` is the API's own behaviour and needs no field. `max_tokens` becomes
     `max_completion_tokens`.
     """

@@ -343,7 +343,8 @@ def lone_surrogate_error(raw: bytes) -> GatewayError | None:
 
 
 def completion_to_json(c: pb.ChatCompletion) -> dict[str, Any]:
-    """The OpenAI chat.completion object (plus the guide's extensions) for `c`."""
+    """The OpenAI chat.completion object for `c`, plus our fields (`provider`, `iterations`,
+    `total_tokens_used`, and `finish_reason` at the top level)."""
     choices = []
     for choice in c.choices:
         m = choice.message

@@ -1,4 +1,4 @@
-"""The model catalog: the guide's models, their provider ids, limits, prices and release dates.
+"""The model catalog: the models we serve by name, their provider ids, limits, prices and release dates.
 
 Ids the catalog does not know pass through to the provider unchanged, with the
 provider inferred from the id; their output limit is then the provider's own

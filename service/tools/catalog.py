@@ -1,8 +1,8 @@
 """The catalog of tool definitions clients may use by name (GET /v1/tools, ListTools).
 
 Its single source of truth is the JSON files beside this module, one per group
-(`zerodb.json`: the guide's 15 ZeroDB tools verbatim; `agent.json`: the 15 agent
-framework tools). Every entry is checked at start-up against the JSON Schema
+(`zerodb.json`: the 15 ZeroDB tools of the user guide, kept verbatim so its examples
+run unchanged; `agent.json`: the 15 agent framework tools). Every entry is checked at start-up against the JSON Schema
 metaschema, so a broken catalog stops the process instead of reaching a model.
 """
 

@@ -97,6 +97,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     if not response.prepared:  # a stream sent these with its headers
         if ctx.stats.limit_headers and err is None:  # a limited caller's x-ratelimit-* (a 429 has its own)
             response.headers.extend(ctx.stats.limit_headers)
+        if err is None:
+            response.headers.extend(ctx.stats.dropped_header())
         response.headers["X-Request-Id"] = request_id
         response.headers["X-Gateway-Overhead-Ms"] = overhead_ms(ctx, elapsed)
     _finish(request, ctx, response.status, err, elapsed)

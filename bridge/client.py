@@ -86,6 +86,14 @@ def _upstream_time(trailers: object, ctx: CallContext) -> None:
         if key == "x-upstream-ms":
             ctx.stats.upstream_s = float(value) / 1000
     ctx.stats.limit_headers = _limit_headers(trailers)
+    _dropped(trailers, ctx)
+
+
+def _dropped(metadata: object, ctx: CallContext) -> None:
+    """Add the parameters the service dropped (x-dropped-params) to those this bridge dropped itself."""
+    for key, value in metadata or ():  # type: ignore[attr-defined]
+        if key == "x-dropped-params" and isinstance(value, str):
+            ctx.stats.dropped_params += tuple(p for p in value.split(",") if p not in ctx.stats.dropped_params)
 
 
 class GrpcClient:
@@ -133,7 +141,9 @@ class GrpcClient:
             async for resp in call:
                 if head:  # the service sends a stream's x-ratelimit-* with its first message
                     head = False
-                    ctx.stats.limit_headers = _limit_headers(await call.initial_metadata())
+                    initial = await call.initial_metadata()
+                    ctx.stats.limit_headers = _limit_headers(initial)
+                    _dropped(initial, ctx)
                 yield resp.chunk
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from None

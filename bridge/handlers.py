@@ -17,10 +17,12 @@ from bridge.openapi import DOCS_HTML
 from bridge.state import CLIENT, CTX, OPENAPI, SETTINGS, STARTED, STOPPING, STREAM_ERROR
 from bridge.timeouts import watch_stream
 from bridge.translate import (
+    NOT_CARRIED,
     completion_to_json,
     lone_surrogate_error,
     model_to_json,
     models_to_json,
+    not_carried,
     parse_chat_request,
     tools_to_json,
     unknown_fields,
@@ -71,7 +73,26 @@ def parse_chat_body(
     body = decode_json(raw)
     stats.stream = isinstance(body, dict) and body.get("stream") is True  # for the log, even if invalid
     req, stream, include_usage = parse_chat_request(body)
-    return req, stream, include_usage, unknown_fields(body) if isinstance(body, dict) else []
+    if not isinstance(body, dict):
+        return req, stream, include_usage, []
+    # the parameters the gateway cannot carry (when set), then the fields OpenAI does not define
+    return req, stream, include_usage, not_carried(body) + [k for k in unknown_fields(body) if k not in NOT_CARRIED]
+
+
+def _not_carried(request: web.Request, req: pb.CreateChatCompletionRequest, extra: list[str]) -> None:
+    """Refuse the OpenAI parameters the gateway cannot carry, or drop them when the request or the server
+    says so (named in x-dropped-params); a field OpenAI does not define is ignored, as OpenAI does not
+    refuse unknown fields from SDKs either."""
+    ctx = request[CTX]
+    unsupported = [k for k in extra if k in NOT_CARRIED]
+    if not unsupported:
+        log.debug("unknown_fields_ignored", fields=extra)
+        return
+    if not (req.drop_params or request.app[SETTINGS].drop_unsupported_params):
+        name = unsupported[0]
+        raise GatewayError("unsupported_parameter", f"{name} is not supported by the gateway yet; send "
+                           "\"drop_params\": true to have it dropped instead", param=name)
+    ctx.stats.dropped_params += tuple(unsupported)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -83,7 +104,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     else:
         req, stream, include_usage, extra = parse_chat_body(raw, ctx.stats)
     if extra:
-        log.debug("unknown_fields_ignored", fields=extra)
+        _not_carried(request, req, extra)
     ctx.stats.model = req.model
     if stream:
         return await _stream(request, req, include_usage)
@@ -107,6 +128,7 @@ async def _stream(
         raise
     response = sse.stream_response(ctx.request_id)
     response.headers.extend(ctx.stats.limit_headers)  # a limited caller's x-ratelimit-*
+    response.headers.extend(ctx.stats.dropped_header())
     response.headers["X-Gateway-Overhead-Ms"] = overhead_ms(ctx, time.perf_counter() - request[STARTED])
     await response.prepare(request)
     # a client that accepts no bytes for CLIENT_TIMEOUT_S loses the connection, which cancels this handler

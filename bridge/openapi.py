@@ -104,6 +104,9 @@ SCHEMAS: dict[str, Any] = {
         "parallel_tool_calls": {"type": "boolean"},
         "max_iterations": {"type": "integer", "minimum": 1, "maximum": MAX_ITERATIONS, "default": 5},
         "n": {"type": "integer", "const": 1},
+        "drop_params": {"type": "boolean", "default": False, "description":
+                        "drop (and name in x-dropped-params) a parameter the provider cannot honour instead of "
+                        "answering 400 unsupported_parameter"},
     }},
     "ChatCompletion": {"type": "object", "required": [
         "id", "object", "created", "model", "provider", "choices", "usage", "iterations", "total_tokens_used"],

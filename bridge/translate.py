@@ -51,7 +51,16 @@ _INT32_MAX = 2**31 - 1
 KNOWN_FIELDS = frozenset({
     "provider", "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
     "user", "metadata", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls",
-    "max_iterations", "n",
+    "max_iterations", "n", "drop_params",
+})
+# OpenAI request parameters the gateway cannot carry to any provider yet: refused with 400
+# unsupported_parameter, or dropped (and named in x-dropped-params) with drop_params / DROP_UNSUPPORTED_PARAMS,
+# never ignored in silence. (A field OpenAI does not define is ignored, as OpenAI-compatible servers do.)
+NOT_CARRIED = frozenset({
+    "seed", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "logit_bias",
+    "response_format", "reasoning_effort", "service_tier", "top_k", "prediction", "audio", "modalities",
+    "store", "web_search_options", "functions", "function_call", "verbosity", "prompt_cache_key",
+    "safety_identifier",
 })
 
 
@@ -291,6 +300,9 @@ def parse_chat_request(body: Any) -> tuple[pb.CreateChatCompletionRequest, bool,
     parallel = _bool(body, "parallel_tool_calls")
     if parallel is not None:
         req.parallel_tool_calls = parallel
+    drop = _bool(body, "drop_params")
+    if drop is not None:
+        req.drop_params = drop
     stream = bool(_bool(body, "stream"))
     include_usage = False
     options = body.get("stream_options")
@@ -303,6 +315,11 @@ def parse_chat_request(body: Any) -> tuple[pb.CreateChatCompletionRequest, bool,
 
 def unknown_fields(body: dict[str, Any]) -> list[str]:
     return [k for k in body if k not in KNOWN_FIELDS]
+
+
+def not_carried(body: dict[str, Any]) -> list[str]:
+    """The OpenAI parameters set in `body` (not null) that the gateway cannot carry (NOT_CARRIED)."""
+    return [k for k in body if k in NOT_CARRIED and body[k] is not None]
 
 
 def _no_constant(name: str) -> Any:

@@ -114,6 +114,8 @@ class Settings:
     max_concurrent: int = 0
     limits_file: str | None = None
     redis_url: str | None = field(default=None, repr=False)  # rate and concurrency counters shared by replicas
+    # drop a parameter the provider cannot honour (named in x-dropped-params) instead of refusing the request
+    drop_unsupported_params: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -180,6 +182,7 @@ class Settings:
             max_concurrent=_int(env, "MAX_CONCURRENT", 0, 0, 1_000_000_000_000),
             limits_file=limits_file,
             redis_url=redis_url,
+            drop_unsupported_params=_bool(env, "DROP_UNSUPPORTED_PARAMS", False),
         )
 
 

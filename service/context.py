@@ -30,6 +30,11 @@ class CallStats:
     upstream_cause: str = ""
     # a limited caller's x-ratelimit-* (service.limits): REST headers, gRPC trailing metadata
     limit_headers: tuple[tuple[str, str], ...] = ()
+    # parameters dropped instead of refused (drop_params): REST header / gRPC metadata x-dropped-params
+    dropped_params: tuple[str, ...] = ()
+
+    def dropped_header(self) -> tuple[tuple[str, str], ...]:
+        return (("x-dropped-params", ",".join(self.dropped_params)),) if self.dropped_params else ()
 
 
 @dataclass(frozen=True, slots=True)

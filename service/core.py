@@ -32,7 +32,13 @@ from service.providers.base import Delta, Provider, Upstream, UpstreamCall
 from service.providers.http import HttpPool
 from service.providers.spec import ProviderSpec
 from service.tools.catalog import ToolCatalog
-from service.validate import begin_validation, check_tool_count, validate_request, validate_text_fields
+from service.validate import (
+    begin_validation,
+    check_tool_count,
+    drop_unsupported,
+    validate_request,
+    validate_text_fields,
+)
 
 # Slack for retry back-off sleeps when no caller deadline bounds the call.
 _BACKOFF_ALLOWANCE_S = 30.0
@@ -87,6 +93,8 @@ class ChatCore:
         check_tool_count(req)  # catalog names count: refused before they are expanded
         self._catalog.expand(req)
         provider = self._providers[spec.provider]
+        if req.drop_params or self._settings.drop_unsupported_params:
+            ctx.stats.dropped_params += drop_unsupported(req, provider.spec.capabilities)
         max_tokens = await _validate(req, spec, provider.spec, ctx)
         key = ctx.provider_key or self._keys.get(spec.provider)
         if not key:

@@ -68,6 +68,7 @@ def finish(context: grpc.aio.ServicerContext, ctx: CallContext, rpc: str, starte
         ("x-gateway-overhead-ms", f"{overhead * 1000:.3f}"),
         ("x-upstream-ms", f"{s.upstream_s * 1000:.3f}"),  # lets a separate bridge compute its own overhead
         *s.limit_headers,  # a limited caller's x-ratelimit-*
+        *s.dropped_header(),
     ))
     metrics.observe_request("grpc", rpc, status, code, elapsed)
     metrics.child(metrics.OVERHEAD, "grpc").observe(overhead)
@@ -110,7 +111,8 @@ class _Rpc:
         if not self.head_sent:
             self.head_sent = True
             await self.context.send_initial_metadata(
-                (("x-request-id", self.ctx.request_id), *self.ctx.stats.limit_headers))
+                (("x-request-id", self.ctx.request_id), *self.ctx.stats.limit_headers,
+                 *self.ctx.stats.dropped_header()))
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         metrics.child(metrics.IN_FLIGHT, "grpc").dec()

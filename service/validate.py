@@ -273,6 +273,20 @@ def _is_object_json(arguments: str) -> bool:
         return False
 
 
+def drop_unsupported(req: pb.CreateChatCompletionRequest, caps: Capabilities) -> tuple[str, ...]:
+    """With drop_params: clear the parameters `caps` says the provider cannot honour (those
+    `check_capabilities` would refuse as unsupported_parameter, content such as images and tools aside) and
+    return their names, for x-dropped-params."""
+    dropped: list[str] = []
+    if not caps.stop_sequences and any(req.stop):
+        req.ClearField("stop")
+        dropped.append("stop")
+    if not caps.parallel_tool_calls and req.HasField("parallel_tool_calls") and not req.parallel_tool_calls:
+        req.ClearField("parallel_tool_calls")
+        dropped.append("parallel_tool_calls")
+    return tuple(dropped)
+
+
 def check_capabilities(req: pb.CreateChatCompletionRequest, caps: Capabilities, label: str) -> None:
     """Refuse (400 unsupported_parameter, naming the field) a parameter the provider cannot honour, rather
     than send the request without it; and a value it refuses (400 invalid_request)."""

@@ -499,7 +499,16 @@ export interface CreateChatCompletionRequest {
    * OpenAI's current name for max_tokens: the same setting, send at most one
    * of the two (errors name the one sent).
    */
-  maxCompletionTokens?: number | undefined;
+  maxCompletionTokens?:
+    | number
+    | undefined;
+  /**
+   * true: a parameter the chosen provider cannot honour is dropped (and named
+   * in the x-dropped-params metadata) instead of refused with
+   * unsupported_parameter. The server's DROP_UNSUPPORTED_PARAMS does the same
+   * for every request.
+   */
+  dropParams?: boolean | undefined;
 }
 
 export interface CreateChatCompletionRequest_MetadataEntry {
@@ -1680,6 +1689,7 @@ function createBaseCreateChatCompletionRequest(): CreateChatCompletionRequest {
     maxIterations: undefined,
     n: undefined,
     maxCompletionTokens: undefined,
+    dropParams: undefined,
   };
 }
 
@@ -1729,6 +1739,9 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
     }
     if (message.maxCompletionTokens !== undefined) {
       writer.uint32(120).int32(message.maxCompletionTokens);
+    }
+    if (message.dropParams !== undefined) {
+      writer.uint32(128).bool(message.dropParams);
     }
     return writer;
   },
@@ -1869,6 +1882,14 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
             message.maxCompletionTokens = reader.int32();
             continue;
           }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.dropParams = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1939,6 +1960,11 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
         : isSet(object.max_completion_tokens)
         ? globalThis.Number(object.max_completion_tokens)
         : undefined,
+      dropParams: isSet(object.dropParams)
+        ? globalThis.Boolean(object.dropParams)
+        : isSet(object.drop_params)
+        ? globalThis.Boolean(object.drop_params)
+        : undefined,
     };
   },
 
@@ -1995,6 +2021,9 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
     if (message.maxCompletionTokens !== undefined) {
       obj.maxCompletionTokens = Math.round(message.maxCompletionTokens);
     }
+    if (message.dropParams !== undefined) {
+      obj.dropParams = message.dropParams;
+    }
     return obj;
   },
 
@@ -2028,6 +2057,7 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
     message.maxIterations = object.maxIterations ?? undefined;
     message.n = object.n ?? undefined;
     message.maxCompletionTokens = object.maxCompletionTokens ?? undefined;
+    message.dropParams = object.dropParams ?? undefined;
     return message;
   },
 };

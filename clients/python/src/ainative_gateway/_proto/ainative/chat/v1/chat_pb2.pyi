@@ -194,7 +194,7 @@ class Usage(_message.Message):
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ...) -> None: ...
 
 class CreateChatCompletionRequest(_message.Message):
-    __slots__ = ("provider", "model", "messages", "temperature", "max_tokens", "top_p", "stop", "user", "metadata", "tools", "tool_choice", "parallel_tool_calls", "max_iterations", "n", "max_completion_tokens")
+    __slots__ = ("provider", "model", "messages", "temperature", "max_tokens", "top_p", "stop", "user", "metadata", "tools", "tool_choice", "parallel_tool_calls", "max_iterations", "n", "max_completion_tokens", "drop_params")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +217,7 @@ class CreateChatCompletionRequest(_message.Message):
     MAX_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     N_FIELD_NUMBER: _ClassVar[int]
     MAX_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    DROP_PARAMS_FIELD_NUMBER: _ClassVar[int]
     provider: str
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
@@ -232,7 +233,8 @@ class CreateChatCompletionRequest(_message.Message):
     max_iterations: int
     n: int
     max_completion_tokens: int
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., user: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_iterations: _Optional[int] = ..., n: _Optional[int] = ..., max_completion_tokens: _Optional[int] = ...) -> None: ...
+    drop_params: bool
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., user: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_iterations: _Optional[int] = ..., n: _Optional[int] = ..., max_completion_tokens: _Optional[int] = ..., drop_params: _Optional[bool] = ...) -> None: ...
 
 class Choice(_message.Message):
     __slots__ = ("index", "message", "finish_reason")

@@ -82,7 +82,8 @@ SCHEMAS: dict[str, Any] = {
                      "description": "inferred from the model when absent (claude-* / Llama-* / provider/model)"},
         "model": {"type": "string", "minLength": 1},
         "messages": {"type": "array", "minItems": 1, "items": _ref("Message")},
-        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2,
+                        "description": "0-2 (OpenAI); Anthropic and the Llama API take 0-1"},
         "top_p": {"type": "number", "minimum": 0, "maximum": 1},
         "max_tokens": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
         "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
@@ -104,6 +105,7 @@ SCHEMAS: dict[str, Any] = {
         "parallel_tool_calls": {"type": "boolean"},
         "max_iterations": {"type": "integer", "minimum": 1, "maximum": MAX_ITERATIONS, "default": 5},
         "n": {"type": "integer", "const": 1},
+        "top_k": {"type": "integer", "minimum": 1, "description": "Anthropic and the Llama API only"},
         "drop_params": {"type": "boolean", "default": False, "description":
                         "drop (and name in x-dropped-params) a parameter the provider cannot honour instead of "
                         "answering 400 unsupported_parameter"},

@@ -51,14 +51,14 @@ _INT32_MAX = 2**31 - 1
 KNOWN_FIELDS = frozenset({
     "provider", "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
     "user", "metadata", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls",
-    "max_iterations", "n", "drop_params",
+    "max_iterations", "n", "drop_params", "top_k",
 })
 # OpenAI request parameters the gateway cannot carry to any provider yet: refused with 400
 # unsupported_parameter, or dropped (and named in x-dropped-params) with drop_params / DROP_UNSUPPORTED_PARAMS,
 # never ignored in silence. (A field OpenAI does not define is ignored, as OpenAI-compatible servers do.)
 NOT_CARRIED = frozenset({
     "seed", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "logit_bias",
-    "response_format", "reasoning_effort", "service_tier", "top_k", "prediction", "audio", "modalities",
+    "response_format", "reasoning_effort", "service_tier", "prediction", "audio", "modalities",
     "store", "web_search_options", "functions", "function_call", "verbosity", "prompt_cache_key",
     "safety_identifier",
 })
@@ -300,6 +300,9 @@ def parse_chat_request(body: Any) -> tuple[pb.CreateChatCompletionRequest, bool,
     parallel = _bool(body, "parallel_tool_calls")
     if parallel is not None:
         req.parallel_tool_calls = parallel
+    top_k = _int(body, "top_k")
+    if top_k is not None:
+        req.top_k = top_k
     drop = _bool(body, "drop_params")
     if drop is not None:
         req.drop_params = drop

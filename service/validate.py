@@ -284,6 +284,9 @@ def drop_unsupported(req: pb.CreateChatCompletionRequest, caps: Capabilities) ->
     if not caps.parallel_tool_calls and req.HasField("parallel_tool_calls") and not req.parallel_tool_calls:
         req.ClearField("parallel_tool_calls")
         dropped.append("parallel_tool_calls")
+    if not caps.top_k and req.HasField("top_k"):
+        req.ClearField("top_k")
+        dropped.append("top_k")
     return tuple(dropped)
 
 
@@ -298,6 +301,8 @@ def check_capabilities(req: pb.CreateChatCompletionRequest, caps: Capabilities, 
                            param="parallel_tool_calls")
     if not caps.tools and req.tools:
         raise GatewayError("unsupported_parameter", f"{label} does not support tools", param="tools")
+    if not caps.top_k and req.HasField("top_k"):
+        raise GatewayError("unsupported_parameter", f"{label} does not support top_k", param="top_k")
     if not caps.email_user_ids:
         # the one id the provider is given: metadata.user_id when set, else user (as its translator sends it)
         from_metadata = bool(req.metadata.get("user_id"))
@@ -372,8 +377,13 @@ def begin_validation(req: pb.CreateChatCompletionRequest, spec: ModelSpec, caps:
     validate_messages(req, caps, label)
     if req.HasField("n") and req.n != 1:
         raise invalid("Only n=1 is supported", "n")
-    if req.HasField("temperature") and not 0.0 <= req.temperature <= 1.0:
-        raise invalid("temperature must be between 0.0 and 1.0", "temperature")
+    if req.HasField("temperature"):
+        if not 0.0 <= req.temperature <= 2.0:
+            raise invalid("temperature must be between 0 and 2", "temperature")
+        if req.temperature > caps.temperature_max:
+            raise invalid(f"temperature must be between 0 and {caps.temperature_max:g} for {label}", "temperature")
+    if req.HasField("top_k") and req.top_k < 1:
+        raise invalid("top_k must be at least 1", "top_k")
     if req.HasField("top_p") and not 0.0 <= req.top_p <= 1.0:
         raise invalid("top_p must be between 0.0 and 1.0", "top_p")
     if req.HasField("max_iterations") and not 1 <= req.max_iterations <= MAX_ITERATIONS:

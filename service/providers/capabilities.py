@@ -20,6 +20,9 @@ class Capabilities:
     # provider's default behaviour
     parallel_tool_calls: bool = True
     stop_sequences: bool = True
+    top_k: bool = True  # sampling from the k most likely tokens (OpenAI itself has no top_k)
+    # the highest temperature the provider takes (OpenAI's range is 0-2; Anthropic and the Llama API stop at 1)
+    temperature_max: float = 2.0
     # the media types an image given as a data: URL may have; None: any
     image_media_types: frozenset[str] | None = None
     # a user message may have no content at all (no image, no non-empty text)

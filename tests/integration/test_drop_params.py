@@ -116,3 +116,31 @@ async def test_grpc_drop_params_field(gateway: Running) -> None:
         call = stub.CreateChatCompletion(req)
         await call
         assert dict(await call.trailing_metadata())["x-dropped-params"] == "stop"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({**CLAUDE, "temperature": 1.5}, "temperature must be between 0 and 1 for Anthropic"),
+    ({**LLAMA, "temperature": 1.2}, "temperature must be between 0 and 1 for Meta Llama API"),
+    ({**CLAUDE, "temperature": 2.5}, "temperature must be between 0 and 2"),
+    ({**LLAMA, "top_k": 0}, "top_k must be at least 1"),
+])
+async def test_temperature_takes_openais_range_then_the_providers(
+    gateway: Running, http: aiohttp.ClientSession, body: dict, message: str
+) -> None:
+    status, _, text = await post(http, gateway.url, body)
+    error = json.loads(text)["error"]
+    assert (status, error["code"], error["param"], error["message"]) == (
+        400, "invalid_request", "temperature" if "temperature" in body else "top_k", message)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_top_k_reaches_both_providers(
+    gateway: Running, http: aiohttp.ClientSession, anthropic_emu: AnthropicEmulator, llama_emu: LlamaEmulator,
+    stream: bool,
+) -> None:
+    for body, emu in ((CLAUDE, anthropic_emu), (LLAMA, llama_emu)):
+        status, headers, text = await post(http, gateway.url, {**body, "top_k": 40, "temperature": 1.0}, stream)
+        assert status == 200, text
+        assert "x-dropped-params" not in headers
+        sent = emu.requests[-1].json
+        assert (sent["top_k"], sent["temperature"]) == (40, 1.0)

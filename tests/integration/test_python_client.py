@@ -331,7 +331,7 @@ async def test_errors_are_classes_named_after_the_codes(make_api: MakeApi, llama
     err = bad.value
     assert (err.code, err.status, err.param, err.type) == ("invalid_request", 400, "temperature",
                                                            "invalid_request_error")
-    assert str(err) == err.message == "temperature must be between 0.0 and 1.0" and err.request_id
+    assert str(err) == err.message == "temperature must be between 0 and 2" and err.request_id
     with pytest.raises(InvalidRequestError) as role:
         await api.call("chat", [{"role": "robot", "content": "hi"}], model=CLAUDE)
     assert role.value.param == "messages[0].role"
@@ -558,7 +558,7 @@ async def test_cli_catalogs_and_usage(cli: RunCli, anthropic_emu: AnthropicEmula
 
 async def test_cli_errors_exit_1_with_one_clean_line(cli: RunCli, anthropic_emu: AnthropicEmulator) -> None:
     assert await cli("chat", "Hello", "--temperature", "9") == (
-        1, "", "error: invalid_request: temperature must be between 0.0 and 1.0\n")
+        1, "", "error: invalid_request: temperature must be between 0 and 2\n")
     code, out, err = await cli("usage")
     assert (code, out) == (1, "") and err.startswith("error: missing_token: ") and err.count("\n") == 1
     code, out, err = await cli("--url", f"http://127.0.0.1:{closed_port()}", "--retries", "0", "models")

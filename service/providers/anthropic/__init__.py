@@ -19,6 +19,7 @@ SPEC = ProviderSpec(
         empty_user_content=False,  # a user turn needs at least one block (empty text blocks are refused, pitfall 1)
         empty_conversation=False,  # system prompts travel apart from `messages`, which must not be empty
         email_user_ids=False,  # metadata.user_id must be opaque (pitfall 6)
+        temperature_max=1.0,
     ),
     # the output limit is per model (4K to 128K): an id the catalog does not know is left to the API
     max_output_tokens=None,

@@ -199,6 +199,8 @@ def to_anthropic_request(
         body["temperature"] = req.temperature
     if req.HasField("top_p"):
         body["top_p"] = req.top_p
+    if req.HasField("top_k"):
+        body["top_k"] = req.top_k
     stops = [s for s in req.stop if s.strip()]  # whitespace-only sequences are rejected upstream
     if stops:
         body["stop_sequences"] = stops

@@ -14,7 +14,7 @@ SPEC = ProviderSpec(
     model_prefixes=("llama-",),
     adapter=lazy_adapter("service.providers.meta_llama.adapter", "MetaLlamaProvider"),
     # the native API has no stop sequences and no parallel_tool_calls switch
-    capabilities=Capabilities(parallel_tool_calls=False, stop_sequences=False),
+    capabilities=Capabilities(parallel_tool_calls=False, stop_sequences=False, temperature_max=1.0),
     # max_completion_tokens is 1..4028 whatever the model
     max_output_tokens=4028,
     max_tokens_field="max_completion_tokens",

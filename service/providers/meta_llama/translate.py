@@ -136,6 +136,8 @@ def to_llama_request(
         body["temperature"] = req.temperature
     if req.HasField("top_p"):
         body["top_p"] = req.top_p
+    if req.HasField("top_k"):
+        body["top_k"] = req.top_k
     if req.tools:
         body["tools"] = [_tool(t) for t in req.tools]
         choice = _tool_choice(req.tool_choice)

@@ -30,7 +30,7 @@ SPEC = ProviderSpec(
     # A text-only model behind an OpenAI-compatible server (common with self-hosted ones): the one
     # capability that differs from the built-in providers, so the conformance suite has a provider whose
     # spec, not its name, makes an image a refusal.
-    capabilities=Capabilities(images=False),
+    capabilities=Capabilities(images=False, top_k=False),  # OpenAI has no top_k
     max_output_tokens=16_384,
     max_tokens_field="max_tokens",
     request_id_header="x-request-id",

@@ -508,7 +508,14 @@ export interface CreateChatCompletionRequest {
    * unsupported_parameter. The server's DROP_UNSUPPORTED_PARAMS does the same
    * for every request.
    */
-  dropParams?: boolean | undefined;
+  dropParams?:
+    | boolean
+    | undefined;
+  /**
+   * Sample from the k most likely tokens only (k >= 1), where the provider
+   * supports it (Anthropic, Llama API).
+   */
+  topK?: number | undefined;
 }
 
 export interface CreateChatCompletionRequest_MetadataEntry {
@@ -1690,6 +1697,7 @@ function createBaseCreateChatCompletionRequest(): CreateChatCompletionRequest {
     n: undefined,
     maxCompletionTokens: undefined,
     dropParams: undefined,
+    topK: undefined,
   };
 }
 
@@ -1742,6 +1750,9 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
     }
     if (message.dropParams !== undefined) {
       writer.uint32(128).bool(message.dropParams);
+    }
+    if (message.topK !== undefined) {
+      writer.uint32(136).int32(message.topK);
     }
     return writer;
   },
@@ -1890,6 +1901,14 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
             message.dropParams = reader.bool();
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.topK = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1965,6 +1984,11 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
         : isSet(object.drop_params)
         ? globalThis.Boolean(object.drop_params)
         : undefined,
+      topK: isSet(object.topK)
+        ? globalThis.Number(object.topK)
+        : isSet(object.top_k)
+        ? globalThis.Number(object.top_k)
+        : undefined,
     };
   },
 
@@ -2024,6 +2048,9 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
     if (message.dropParams !== undefined) {
       obj.dropParams = message.dropParams;
     }
+    if (message.topK !== undefined) {
+      obj.topK = Math.round(message.topK);
+    }
     return obj;
   },
 
@@ -2058,6 +2085,7 @@ export const CreateChatCompletionRequest: MessageFns<CreateChatCompletionRequest
     message.n = object.n ?? undefined;
     message.maxCompletionTokens = object.maxCompletionTokens ?? undefined;
     message.dropParams = object.dropParams ?? undefined;
+    message.topK = object.topK ?? undefined;
     return message;
   },
 };

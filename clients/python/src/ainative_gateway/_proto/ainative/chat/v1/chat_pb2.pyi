@@ -194,7 +194,7 @@ class Usage(_message.Message):
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ...) -> None: ...
 
 class CreateChatCompletionRequest(_message.Message):
-    __slots__ = ("provider", "model", "messages", "temperature", "max_tokens", "top_p", "stop", "user", "metadata", "tools", "tool_choice", "parallel_tool_calls", "max_iterations", "n", "max_completion_tokens", "drop_params")
+    __slots__ = ("provider", "model", "messages", "temperature", "max_tokens", "top_p", "stop", "user", "metadata", "tools", "tool_choice", "parallel_tool_calls", "max_iterations", "n", "max_completion_tokens", "drop_params", "top_k")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +218,7 @@ class CreateChatCompletionRequest(_message.Message):
     N_FIELD_NUMBER: _ClassVar[int]
     MAX_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     DROP_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
     provider: str
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
@@ -234,7 +235,8 @@ class CreateChatCompletionRequest(_message.Message):
     n: int
     max_completion_tokens: int
     drop_params: bool
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., user: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_iterations: _Optional[int] = ..., n: _Optional[int] = ..., max_completion_tokens: _Optional[int] = ..., drop_params: _Optional[bool] = ...) -> None: ...
+    top_k: int
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., max_tokens: _Optional[int] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., user: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_iterations: _Optional[int] = ..., n: _Optional[int] = ..., max_completion_tokens: _Optional[int] = ..., drop_params: _Optional[bool] = ..., top_k: _Optional[int] = ...) -> None: ...
 
 class Choice(_message.Message):
     __slots__ = ("index", "message", "finish_reason")
